@@ -1,0 +1,55 @@
+# Hearth: two commands matter — `make run` (start everything) and `make test` (the whole suite).
+# Every target installs first, from the committed uv.lock, into ./.venv (uv itself into ./.tools).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON3   ?= python3
+UV_VERSION ?= 0.13.9
+TOOLS     := .tools
+UV        := $(TOOLS)/bin/uv
+VENV      := .venv
+PY        := $(VENV)/bin/python
+
+# Never let uv fetch a Python build of its own (machines here cannot download toolchains).
+export UV_PYTHON_DOWNLOADS ?= never
+
+.PHONY: help install lock run test lint bench catalogue clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	$(PYTHON3) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+install: $(UV) ## sync .venv with uv.lock (every workspace package plus the dev group)
+	@if [ -f uv.lock ]; then \
+		$(UV) sync --all-packages --locked; \
+	else \
+		echo "uv.lock is missing: locking now (commit the result)"; \
+		$(UV) lock && $(UV) sync --all-packages; \
+	fi
+
+lock: $(UV) ## re-resolve uv.lock after changing a pyproject.toml
+	$(UV) lock
+
+run: install ## start NATS (if needed), the five services and the gateway; seed; Ctrl-C stops all
+	exec $(PY) scripts/hearth_run.py $(RUN_ARGS)
+
+test: install ## the whole suite on the primary backends, then services and e2e again on SQLite
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	@echo "== SQLite leg: the services and the platform on the default embedded database =="
+	HEARTH_TEST_DB=sqlite $(VENV)/bin/pytest services tests/test_e2e_slice.py $(PYTEST_ARGS)
+
+lint: install ## ruff over the repository
+	$(VENV)/bin/ruff check .
+
+bench: install ## the benchmarks (bench/run.py)
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+catalogue: install ## regenerate docs/events (AsyncAPI + JSON Schemas) from the event models
+	$(PY) -m servicekit.catalogue --out docs/events
+
+clean: ## remove local state (./var: databases, keys, logs, NATS store)
+	rm -rf var

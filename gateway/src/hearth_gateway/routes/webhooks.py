@@ -1,0 +1,185 @@
+"""Webhook subscriptions, their delivery log and replay (platform admins)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field, field_validator
+
+from hearth_gateway.routes.api_keys import AdminDep
+from hearth_gateway.webhooks import WebhookStore
+from servicekit.problems import Problem
+from servicekit.types import UtcDatetime
+
+router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"])
+
+TYPE_PATTERN = r"^[a-z0-9*][a-z0-9_.*-]{0,199}$"
+
+
+def _store(request: Request) -> WebhookStore:
+    store = request.app.state.webhook_store
+    return store  # type: ignore[no-any-return]
+
+
+StoreDep = Annotated[WebhookStore, Depends(_store)]
+
+
+def _check_url(value: str) -> str:
+    if not value.startswith(("https://", "http://")):
+        raise ValueError("the URL must be http(s)")
+    return value
+
+
+class SubscriptionCreate(BaseModel):
+    """A receiver URL, the event types it wants (patterns, e.g. members.member.*), a secret."""
+
+    url: str = Field(max_length=2000)
+    event_types: list[Annotated[str, Field(pattern=TYPE_PATTERN)]] = Field(
+        min_length=1, max_length=50
+    )
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+
+    _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
+
+
+class SubscriptionUpdate(BaseModel):
+    """Change the URL or filters, or disable / re-enable."""
+
+    url: str | None = Field(default=None, max_length=2000)
+    event_types: list[Annotated[str, Field(pattern=TYPE_PATTERN)]] | None = Field(
+        default=None, min_length=1, max_length=50
+    )
+    status: Literal["active", "disabled"] | None = None
+
+    _url = field_validator("url")(classmethod(lambda cls, v: v if v is None else _check_url(v)))
+
+
+class SubscriptionPublic(BaseModel):
+    """A subscription as listed: never its secret."""
+
+    id: uuid.UUID
+    url: str
+    event_types: list[str]
+    status: str
+    disabled_reason: str | None
+    failure_streak: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionCreated(SubscriptionPublic):
+    """The created subscription with its signing secret: shown this once."""
+
+    secret: str
+
+
+class DeliveryPublic(BaseModel):
+    """One entry of the delivery log."""
+
+    id: uuid.UUID
+    event_id: uuid.UUID
+    event_type: str
+    event_time: datetime
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class DeliveryPage(BaseModel):
+    """A page of the log, newest event first; pass next_cursor as `before`."""
+
+    items: list[DeliveryPublic]
+    next_cursor: datetime | None
+
+
+class Replay(BaseModel):
+    """A time range [since, until) of event times to deliver again."""
+
+    since: UtcDatetime
+    until: UtcDatetime
+
+
+def _public(row: dict[str, Any]) -> SubscriptionPublic:
+    return SubscriptionPublic.model_validate(row)
+
+
+async def _existing(store: WebhookStore, subscription_id: uuid.UUID) -> dict[str, Any]:
+    row = await store.get(subscription_id)
+    if row is None:
+        raise Problem(404, "not-found", "Not found", "no such webhook subscription")
+    return row
+
+
+@router.post("", status_code=201, response_model=SubscriptionCreated)
+async def create_subscription(
+    body: SubscriptionCreate, admin: AdminDep, store: StoreDep
+) -> SubscriptionCreated:
+    """Subscribe a URL; the response is the only time the secret is shown."""
+    row = await store.create(
+        url=body.url, event_types=body.event_types, secret=body.secret, created_by=admin.subject
+    )
+    return SubscriptionCreated.model_validate(row)
+
+
+@router.get("", response_model=list[SubscriptionPublic])
+async def list_subscriptions(admin: AdminDep, store: StoreDep) -> list[SubscriptionPublic]:
+    """Every subscription, newest first."""
+    return [_public(r) for r in await store.list()]
+
+
+@router.patch("/{subscription_id}", response_model=SubscriptionPublic)
+async def update_subscription(
+    subscription_id: uuid.UUID, body: SubscriptionUpdate, admin: AdminDep, store: StoreDep
+) -> SubscriptionPublic:
+    """Change a subscription; re-enabling resumes its queued deliveries."""
+    await _existing(store, subscription_id)
+    row = await store.update(subscription_id, **body.model_dump(exclude_none=True))
+    assert row is not None
+    return _public(row)
+
+
+@router.delete("/{subscription_id}", status_code=204)
+async def delete_subscription(
+    subscription_id: uuid.UUID, admin: AdminDep, store: StoreDep
+) -> Response:
+    """Remove a subscription and its delivery log."""
+    if not await store.delete(subscription_id):
+        raise Problem(404, "not-found", "Not found", "no such webhook subscription")
+    return Response(status_code=204)
+
+
+@router.get("/{subscription_id}/deliveries", response_model=DeliveryPage)
+async def list_deliveries(
+    subscription_id: uuid.UUID,
+    admin: AdminDep,
+    store: StoreDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: datetime | None = None,
+) -> DeliveryPage:
+    """The delivery log of a subscription."""
+    await _existing(store, subscription_id)
+    rows = await store.deliveries(subscription_id, limit=limit, before=before)
+    items = [DeliveryPublic.model_validate(r) for r in rows]
+    cursor = items[-1].event_time if len(items) == limit else None
+    return DeliveryPage(items=items, next_cursor=cursor)
+
+
+@router.post("/{subscription_id}/replay")
+async def replay(
+    subscription_id: uuid.UUID, body: Replay, request: Request, admin: AdminDep, store: StoreDep
+) -> dict[str, int]:
+    """Deliver every logged event with an event time in [since, until) again."""
+    await _existing(store, subscription_id)
+    if body.until <= body.since:
+        raise Problem(422, "validation-error", "Invalid range", "until must be after since")
+    count = await store.replay(subscription_id, body.since, body.until)
+    dispatcher = request.app.state.webhook_dispatcher
+    if dispatcher is not None:
+        dispatcher.wake()
+    return {"requeued": count}

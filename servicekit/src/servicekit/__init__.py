@@ -1,0 +1,1 @@
+"""Hearth cross-cutting kernel shared by every service."""

@@ -1,0 +1,392 @@
+"""Durable JetStream pull consumers with an inbox (idempotent handling) and dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import BadRequestError, NotFoundError
+from opentelemetry import propagate, trace
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servicekit.db import Database
+from servicekit.events import Envelope, context_of, nats_subject, stream_name
+from servicekit.ids import utcnow, uuid7
+from servicekit.messaging import NatsConnection, ensure_stream, stream_config
+from servicekit.tables import KitTables
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("servicekit.consumer")
+
+Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+
+
+class EventConsumer:
+    """A named durable consumer (`<service>__<purpose>`) and the event types it handles.
+
+    Declared at import time by a service; `start()` binds it to the running service. One
+    JetStream consumer is created per producing context's stream, all with the same name.
+    """
+
+    def __init__(self, name: str, *, batch: int = 50) -> None:
+        if "__" not in name:
+            raise ValueError("consumer names are <consuming-service>__<purpose>")
+        self.name = name
+        self.batch = batch
+        self.handlers: dict[str, Handler] = {}
+
+    def handles(self, ce_type: str) -> Callable[[Handler], Handler]:
+        """Register the handler of one event type (CloudEvents type, e.g. hearth.members...v1)."""
+
+        def register(handler: Handler) -> Handler:
+            if ce_type in self.handlers:
+                raise ValueError(f"{self.name} already handles {ce_type}")
+            self.handlers[ce_type] = handler
+            return handler
+
+        return register
+
+    @property
+    def contexts(self) -> list[str]:
+        """The producing contexts whose streams this consumer reads."""
+        return sorted({context_of(t) for t in self.handlers})
+
+    def start(
+        self,
+        *,
+        db: Database,
+        tables: KitTables,
+        nats: NatsConnection,
+        subject_prefix: str,
+        max_deliver: int,
+        ack_wait: float,
+        backoff: list[float],
+        stream_max_age_days: float,
+        stream_replicas: int,
+    ) -> ConsumerRuntime:
+        """Start one pull loop per producing stream; the declaration itself stays stateless."""
+        runtime = ConsumerRuntime(
+            self,
+            db,
+            tables,
+            nats,
+            subject_prefix,
+            max_deliver,
+            ack_wait,
+            backoff,
+            stream_max_age_days,
+            stream_replicas,
+        )
+        runtime.start()
+        return runtime
+
+    async def handle(self, db: Database, tables: KitTables, envelope: Envelope) -> bool:
+        """Apply one event exactly once in effect; False if the inbox had it already."""
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            return False
+        async with db.session() as session:
+            try:
+                await session.execute(
+                    tables.inbox.insert().values(
+                        consumer=self.name,
+                        event_id=envelope.id,
+                        event_type=envelope.type,
+                        handled_at=utcnow(),
+                    )
+                )
+                await handler(session, envelope)
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+                if await _seen(session, tables, self.name, envelope):
+                    return False
+                raise
+        return True
+
+
+async def _seen(session: AsyncSession, tables: KitTables, consumer: str, env: Envelope) -> bool:
+    row = await session.execute(
+        select(tables.inbox.c.event_id).where(
+            tables.inbox.c.consumer == consumer, tables.inbox.c.event_id == env.id
+        )
+    )
+    found = row.first() is not None
+    await session.rollback()
+    return found
+
+
+class ConsumerRuntime:
+    """The running loops of one consumer in one process."""
+
+    def __init__(
+        self,
+        consumer: EventConsumer,
+        db: Database,
+        tables: KitTables,
+        nats: NatsConnection,
+        prefix: str,
+        max_deliver: int,
+        ack_wait: float,
+        backoff: list[float],
+        stream_max_age_days: float,
+        stream_replicas: int,
+    ) -> None:
+        self.consumer = consumer
+        self.db = db
+        self.tables = tables
+        self.nats = nats
+        self.prefix = prefix
+        self.max_deliver = max_deliver
+        self.ack_wait = ack_wait
+        self.backoff = backoff or [1.0]
+        self.stream_max_age_days = stream_max_age_days
+        self.stream_replicas = stream_replicas
+        self.tasks: list[asyncio.Task[None]] = []
+        self.rebind: dict[str, bool] = {}
+        self.stopping = False
+        self._busy: set[asyncio.Task[Any]] = set()  # loops in the middle of a message
+        self.stats = {"handled": 0, "duplicates": 0, "retried": 0, "dead_lettered": 0}
+        nats.on_reconnect.append(self._on_reconnect)
+
+    def start(self) -> None:
+        """Start a pull loop per producing stream."""
+        for context in self.consumer.contexts:
+            self.rebind[context] = True
+            self.tasks.append(
+                asyncio.create_task(self._loop(context), name=f"{self.consumer.name}:{context}")
+            )
+
+    async def stop(self) -> None:
+        """Finish the message in hand and stop every loop."""
+        self.stopping = True
+        # Idle loops (waiting in fetch) stop at once; a loop in the middle of a message gets
+        # up to ack_wait to commit and ack it (after that JetStream redelivers it anyway).
+        busy = [t for t in self.tasks if t in self._busy]
+        for task in self.tasks:
+            if task not in self._busy:
+                task.cancel()
+        if busy:
+            _, late = await asyncio.wait(busy, timeout=self.ack_wait)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self._on_reconnect in self.nats.on_reconnect:
+            self.nats.on_reconnect.remove(self._on_reconnect)
+
+    async def _on_reconnect(self) -> None:
+        # nats.py pull subscriptions may not resume after a server restart (nats.py #504):
+        # rebuild stream, consumer and subscription whenever the connection comes back.
+        for context in self.rebind:
+            self.rebind[context] = True
+
+    def _filter(self, context: str) -> str:
+        types = [t for t in self.consumer.handlers if context_of(t) == context]
+        # One exact subject when we can; a context wildcard otherwise (filter_subjects needs
+        # NATS 2.10, and 2.9 servers are still common). Unhandled types are acked and skipped.
+        return (
+            nats_subject(self.prefix, types[0]) if len(types) == 1 else f"{self.prefix}.{context}.>"
+        )
+
+    async def _bind(self, context: str) -> Any:
+        js = self.nats.js
+        assert js is not None
+        await ensure_stream(
+            js,
+            stream_config(
+                self.prefix,
+                context,
+                max_age_days=self.stream_max_age_days,
+                replicas=self.stream_replicas,
+            ),
+        )
+        stream = stream_name(self.prefix, context)
+        config = ConsumerConfig(
+            durable_name=self.consumer.name,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_deliver=self.max_deliver,
+            max_ack_pending=1000,
+            filter_subject=self._filter(context),
+        )
+        try:
+            await js.add_consumer(stream, config)
+        except BadRequestError as exc:  # exists with an older configuration
+            log.warning(
+                "consumer %s on %s kept its configuration: %s", self.consumer.name, stream, exc
+            )
+        return await js.pull_subscribe_bind(self.consumer.name, stream)
+
+    async def _loop(self, context: str) -> None:
+        delay = 0.2
+        while not self.stopping:
+            if not self.nats.connected or self.nats.js is None:
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                sub = await self._bind(context)
+            except Exception as exc:
+                log.warning("consumer %s cannot bind to %s: %s", self.consumer.name, context, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.2
+            self.rebind[context] = False
+            try:
+                await self._pull(context, sub)
+            finally:
+                # Also when stop() cancels us: nats.py's fetch() takes messages off the queue
+                # without task_done(), so a subscription left behind makes drain() wait out
+                # its whole timeout on shutdown.
+                try:
+                    await sub.unsubscribe()
+                except Exception:
+                    pass
+
+    async def _pull(self, context: str, sub: Any) -> None:
+        # nats.py's fetch(n) returns on the first message only when messages are already
+        # waiting; otherwise it lingers until all n arrive or the timeout ends, which would
+        # add up to a second to every idle hop. So: idle, wait for one; busy, take batches.
+        idle = 0
+        busy = False
+        while not self.stopping and not self.rebind[context]:
+            try:
+                if busy:
+                    messages = await sub.fetch(self.consumer.batch, timeout=0.05)
+                else:
+                    messages = await sub.fetch(1, timeout=1.0)
+            except (nats.errors.TimeoutError, TimeoutError):
+                if busy:
+                    busy = False
+                    continue
+                idle += 1
+                # A pull on a deleted durable just times out, so look for it now and then
+                # (one cheap API call every few idle seconds) and rebind if it has vanished.
+                if idle % 3 == 0 and not await self._consumer_exists(context):
+                    return
+                continue
+            except Exception as exc:
+                log.warning("consumer %s fetch failed on %s: %s", self.consumer.name, context, exc)
+                await asyncio.sleep(0.5)
+                return
+            idle = 0
+            busy = True
+            task = asyncio.current_task()
+            assert task is not None
+            self._busy.add(task)
+            try:
+                for i, message in enumerate(messages):
+                    if self.stopping:
+                        # Hand the rest of the batch back now rather than after ack_wait.
+                        for rest in messages[i:]:
+                            await rest.nak()
+                        return
+                    await self._process(message)
+            finally:
+                self._busy.discard(task)
+
+    async def _consumer_exists(self, context: str) -> bool:
+        try:
+            assert self.nats.js is not None
+            await self.nats.js.consumer_info(stream_name(self.prefix, context), self.consumer.name)
+            return True
+        except NotFoundError:
+            log.warning("consumer %s vanished from %s; rebinding", self.consumer.name, context)
+            return False
+        except Exception:
+            return True
+
+    async def _process(self, message: Msg) -> None:
+        delivered = message.metadata.num_delivered or 1
+        try:
+            envelope = Envelope.from_message(message.headers, message.data)
+        except ValueError as exc:
+            await self._dead_letter(message, None, f"unparseable: {exc}", delivered)
+            return
+        if envelope.type not in self.consumer.handlers:
+            await message.ack()
+            return
+        parent = propagate.extract(message.headers or {})
+        with tracer.start_as_current_span(
+            f"consume {envelope.type}",
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.consumer.group.name": self.consumer.name,
+            },
+        ):
+            try:
+                applied = await self.consumer.handle(self.db, self.tables, envelope)
+            except Exception as exc:
+                if delivered >= self.max_deliver:
+                    log.error(
+                        "consumer %s: %s dead-lettered after %d deliveries: %s",
+                        self.consumer.name,
+                        envelope.id,
+                        delivered,
+                        exc,
+                    )
+                    await self._dead_letter(message, envelope, repr(exc), delivered)
+                else:
+                    self.stats["retried"] += 1
+                    delay = self.backoff[min(delivered - 1, len(self.backoff) - 1)]
+                    await message.nak(delay=delay)
+                return
+        self.stats["handled" if applied else "duplicates"] += 1
+        await message.ack()
+
+    async def _dead_letter(
+        self, message: Msg, envelope: Envelope | None, error: str, delivered: int
+    ) -> None:
+        async with self.db.session() as session:
+            await session.execute(
+                self.tables.dead_letters.insert().values(
+                    id=uuid7(),
+                    consumer=self.consumer.name,
+                    event_id=envelope.id if envelope else None,
+                    event_type=envelope.type if envelope else None,
+                    nats_subject=message.subject,
+                    headers=dict(message.headers or {}),
+                    body=message.data.decode("utf-8", "replace"),
+                    error=error[:4000],
+                    deliveries=delivered,
+                    created_at=utcnow(),
+                )
+            )
+            await session.commit()
+        self.stats["dead_lettered"] += 1
+        await message.term()
+
+
+async def replay_dead_letter(
+    consumer: EventConsumer, db: Database, tables: KitTables, dead_letter_id: Any
+) -> bool:
+    """Run a dead letter through its consumer's handler again; marks it replayed on success."""
+    async with db.session() as session:
+        row = (
+            await session.execute(
+                select(tables.dead_letters).where(tables.dead_letters.c.id == dead_letter_id)
+            )
+        ).first()
+        await session.commit()
+    if row is None:
+        return False
+    envelope = Envelope.from_message(row.headers, row.body.encode())
+    await consumer.handle(db, tables, envelope)
+    async with db.session() as session:
+        await session.execute(
+            update(tables.dead_letters)
+            .where(tables.dead_letters.c.id == dead_letter_id)
+            .values(replayed_at=utcnow())
+        )
+        await session.commit()
+    return True

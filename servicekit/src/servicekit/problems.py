@@ -1,0 +1,131 @@
+"""RFC 9457 problem details: one exception type, stable `type` URIs, handlers for FastAPI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_TYPE_BASE = "urn:hearth:problem:"
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+log = logging.getLogger(__name__)
+
+_DEFAULT_SLUGS = {
+    400: "bad-request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
+    429: "rate-limited",
+    502: "bad-gateway",
+    503: "unavailable",
+    504: "gateway-timeout",
+}
+
+
+class Problem(Exception):
+    """An error a client should see: status, a stable slug, a title and optional detail."""
+
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail or title)
+        self.status = status
+        self.slug = slug
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def body(self, instance: str | None = None) -> dict[str, Any]:
+        """The problem+json document."""
+        doc: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+        }
+        if self.detail:
+            doc["detail"] = self.detail
+        if instance:
+            doc["instance"] = instance
+        doc.update(self.extensions)
+        return doc
+
+
+def not_found(what: str, ident: Any = None) -> Problem:
+    """A 404 for a named resource."""
+    detail = f"{what} {ident} not found" if ident is not None else f"{what} not found"
+    return Problem(404, "not-found", "Not found", detail)
+
+
+def conflict(slug: str, detail: str, **extensions: Any) -> Problem:
+    """A 409 for a duplicate or a state-machine violation."""
+    return Problem(409, slug, "Conflict", detail, **extensions)
+
+
+def forbidden(detail: str) -> Problem:
+    """A 403 for an authenticated caller who may not do this."""
+    return Problem(403, "forbidden", "Forbidden", detail)
+
+
+def problem_response(problem: Problem, instance: str | None = None) -> JSONResponse:
+    """Render a Problem as an application/problem+json response."""
+    return JSONResponse(
+        problem.body(instance),
+        status_code=problem.status,
+        media_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    """Make every error leave the service as problem+json (a 500 is logged as a bug)."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(exc, request.url.path)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")}
+            for e in exc.errors()
+        ]
+        problem = Problem(
+            422, "validation-error", "Invalid request", "the request is not valid", errors=errors
+        )
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = _DEFAULT_SLUGS.get(exc.status_code, "error")
+        problem = Problem(
+            exc.status_code,
+            slug,
+            slug.replace("-", " ").capitalize(),
+            str(exc.detail) if exc.detail else None,
+            headers=dict(exc.headers or {}),
+        )
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        problem = Problem(500, "internal-error", "Internal error", "an unexpected error occurred")
+        return problem_response(problem, request.url.path)

@@ -1,0 +1,138 @@
+"""A service's running parts, wired in one place: database, NATS, outbox, relay, consumers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fastapi import APIRouter
+from sqlalchemy import MetaData
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from servicekit.consumer import ConsumerRuntime, EventConsumer
+from servicekit.db import Database
+from servicekit.events import validate_prefix
+from servicekit.messaging import NatsConnection
+from servicekit.outbox import Outbox
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.tables import KitTables
+
+log = logging.getLogger(__name__)
+
+RUNTIME_INFO_KEY = "servicekit.runtime"
+
+
+@dataclass
+class ServiceDefinition:
+    """What makes a service: its context name, tables, migrations, routes and subscriptions."""
+
+    context: str
+    title: str
+    settings_cls: type[ServiceSettings]
+    metadata: MetaData
+    tables: KitTables
+    migrations_dir: Path
+    app_factory: str  # "package.module:create_app", for uvicorn --factory
+    routers: list[APIRouter] = field(default_factory=list)
+    consumers: list[EventConsumer] = field(default_factory=list)
+    default_port: int = 8000
+    # Long-running loops of the service (e.g. schedulers), each `async def loop(runtime)`:
+    # started after the relay and consumers, cancelled first on shutdown. A loop that must run
+    # on one replica only guards itself (servicekit.lease.Lease or SKIP LOCKED row claims).
+    background: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+
+
+class ServiceRuntime:
+    """Owns the long-lived resources of one service process."""
+
+    def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
+        self.definition = definition
+        self.settings = settings
+        prefix = validate_prefix(settings.subject_prefix)
+        self.db = Database(settings.database_url)
+        self.db.session_info[RUNTIME_INFO_KEY] = self
+        self.nats = NatsConnection(settings.nats_url, name=f"hearth-{definition.context}")
+        self.outbox = Outbox(
+            definition.tables, source=f"/hearth/{definition.context}", subject_prefix=prefix
+        )
+        self.relay = OutboxRelay(
+            self.db,
+            definition.tables,
+            self.nats,
+            context=definition.context,
+            subject_prefix=prefix,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            retention_hours=settings.outbox_retention_hours,
+            stream_max_age_days=settings.stream_max_age_days,
+            stream_replicas=settings.stream_replicas,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._background: list[asyncio.Task[None]] = []
+        self.consumers: list[ConsumerRuntime] = []
+
+    @property
+    def tables(self) -> KitTables:
+        """The kernel tables in this service's database."""
+        return self.definition.tables
+
+    async def start(self) -> None:
+        """Connect in the background and start the relay and every consumer."""
+        self.nats.start()
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        for consumer in self.definition.consumers:
+            self.consumers.append(
+                consumer.start(
+                    db=self.db,
+                    tables=self.tables,
+                    nats=self.nats,
+                    subject_prefix=self.settings.subject_prefix,
+                    max_deliver=self.settings.consumer_max_deliver,
+                    ack_wait=self.settings.consumer_ack_wait_seconds,
+                    backoff=self.settings.consumer_backoff_seconds,
+                    stream_max_age_days=self.settings.stream_max_age_days,
+                    stream_replicas=self.settings.stream_replicas,
+                )
+            )
+        for loop in self.definition.background:
+            name = getattr(loop, "__name__", "background")
+            self._background.append(asyncio.create_task(self._guarded(loop), name=name))
+
+    async def _guarded(self, loop: Callable[[ServiceRuntime], Awaitable[None]]) -> None:
+        try:
+            await loop(self)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background loop %s stopped", getattr(loop, "__name__", loop))
+
+    async def stop(self) -> None:
+        """Drain consumers and the relay, then close connections."""
+        for task in self._background:
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        for consumer in self.consumers:
+            await consumer.stop()
+        self.relay.stop()
+        for task in self._tasks:
+            try:
+                await asyncio.wait_for(task, 5)
+            except (TimeoutError, asyncio.CancelledError):
+                task.cancel()
+            except Exception:
+                log.exception("background task failed during shutdown")
+        await self.relay.close()
+        await self.nats.close()
+        await self.db.dispose()
+
+
+def runtime_of(session: AsyncSession) -> ServiceRuntime:
+    """The runtime whose database opened this session (for consumer handlers: outbox, settings)."""
+    runtime = session.sync_session.info.get(RUNTIME_INFO_KEY)
+    if runtime is None:
+        raise RuntimeError("this session was not opened by a service runtime's database")
+    return runtime

@@ -1,0 +1,1 @@
+"""Test support: real backends (NATS, PostgreSQL) found once per session; service harnesses."""

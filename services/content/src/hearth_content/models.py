@@ -1,0 +1,193 @@
+"""Content's tables: posts, and read models of communities and memberships (from members' events).
+
+The read models are content's own copy of members' facts (event-carried state transfer), so
+content can authorize a post without calling members. Their role and status columns are plain
+strings rather than database enums: members may add values later, and a tolerant reader must
+store them rather than fail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from pydantic import field_validator, model_validator
+from sqlalchemy import JSON, Column, Index, String, Text
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from servicekit.ids import utcnow, uuid7
+from servicekit.tables import KitTables
+from servicekit.types import UtcDateTime
+
+
+class ContentModel(SQLModel, registry=registry()):
+    """Base of content's tables: its own metadata, because content owns its own database."""
+
+
+metadata = ContentModel.metadata
+kit = KitTables(metadata)
+
+
+# --- Read models fed by members' events -------------------------------------------------------
+
+
+class CommunityRole(StrEnum):
+    """Permission roles inside one community, as members defines them."""
+
+    owner = "owner"
+    admin = "admin"
+    moderator = "moderator"
+    member = "member"
+
+
+# Community roles that may see every post of their community (they run its review later).
+COMMUNITY_STAFF_ROLES = frozenset(
+    {CommunityRole.owner, CommunityRole.admin, CommunityRole.moderator}
+)
+
+
+class MembershipStatus(StrEnum):
+    """Where a membership stands, as members defines it."""
+
+    active = "active"
+    left = "left"
+    removed = "removed"
+    banned = "banned"
+
+
+class Community(ContentModel, table=True):
+    """Read model: a community as members announced it."""
+
+    __tablename__ = "communities"
+
+    id: uuid.UUID = Field(primary_key=True)
+    # Nullable: a later event (updated, archived) may arrive before community.created does; the
+    # row then starts partial and the older created event fills only what is still missing.
+    name: str | None = Field(default=None, max_length=200)
+    kind: str | None = Field(default=None, max_length=40)
+    visibility: str | None = Field(default=None, max_length=20)
+    owner_id: uuid.UUID | None = None
+    created_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    archived: bool = False
+    # Time of the last members event applied to this row: an older event never overwrites it.
+    as_of: datetime = Field(sa_type=UtcDateTime)
+
+
+class Membership(ContentModel, table=True):
+    """Read model: one person's place in one community, as members announced it."""
+
+    __tablename__ = "memberships"
+
+    community_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+    membership_id: uuid.UUID | None = None
+    role: str = Field(default=CommunityRole.member, max_length=40)
+    # None until an event that says where the membership stands (joined, left, ...) arrives: a
+    # mute or role change delivered before the join must not make anyone an active member.
+    status: str | None = Field(default=None, max_length=40)
+    muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Time of the last members event applied to this row: an older event never overwrites it.
+    as_of: datetime = Field(sa_type=UtcDateTime)
+
+
+# --- Posts ------------------------------------------------------------------------------------
+
+
+class PostFormat(StrEnum):
+    """What a post carries (内容形式)."""
+
+    text = "text"
+    link = "link"
+    image = "image"
+    video = "video"
+    audio = "audio"
+
+
+class PostStatus(StrEnum):
+    """Where a post stands in review."""
+
+    pending_review = "pending_review"
+    published = "published"
+    held = "held"
+
+
+TITLE_MAX = 200
+BODY_MAX = 20_000
+URL_MAX = 2048
+
+
+class PostBase(ContentModel):
+    """Fields a client may set when submitting a post."""
+
+    title: str = Field(min_length=1, max_length=TITLE_MAX)
+    body: str = Field(default="", max_length=BODY_MAX, sa_type=Text)
+    format: PostFormat = Field(default=PostFormat.text, sa_type=String(16))
+    url: str | None = Field(default=None, max_length=URL_MAX)
+
+
+class PostCreate(PostBase):
+    """Body of POST /communities/{community_id}/posts."""
+
+    @field_validator("title")
+    @classmethod
+    def _strip_title(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("title must not be blank")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("url must be an absolute http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _format_needs(self) -> PostCreate:
+        if self.format == PostFormat.text:
+            if not self.body.strip():
+                raise ValueError("a text post needs a body")
+            if self.url is not None:
+                raise ValueError("a text post has no url")
+        elif self.url is None:
+            raise ValueError(f"a {self.format} post needs a url")
+        return self
+
+
+class Post(PostBase, table=True):
+    """A post submitted to a community; visible to its members once review publishes it."""
+
+    __tablename__ = "posts"
+    __table_args__ = (Index("ix_posts_community_id_id", "community_id", "id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    community_id: uuid.UUID
+    author_id: uuid.UUID = Field(index=True)
+    status: PostStatus = Field(default=PostStatus.pending_review, sa_type=String(24))
+    hold_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    screening_id: uuid.UUID | None = None
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    held_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class PostPublic(PostBase):
+    """A post as clients see it."""
+
+    id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    status: PostStatus
+    hold_reasons: list[str]
+    submitted_at: datetime
+    published_at: datetime | None
+    held_at: datetime | None

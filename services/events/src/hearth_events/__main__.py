@@ -1,0 +1,13 @@
+"""`hearth-events serve|migrate|makemigrations`."""
+
+from hearth_events.app import definition
+from servicekit.cli import run_cli
+
+
+def main() -> None:
+    """Entry point of the hearth-events command."""
+    run_cli(definition)
+
+
+if __name__ == "__main__":
+    main()

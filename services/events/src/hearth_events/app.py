@@ -1,0 +1,32 @@
+"""The events service definition and app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hearth_events import models
+from hearth_events.consumers import memberships
+from hearth_events.routes import router
+from hearth_events.settings import EventsSettings
+from servicekit.app import create_service_app
+from servicekit.runtime import ServiceDefinition
+
+definition = ServiceDefinition(
+    context="events",
+    title="Hearth events",
+    settings_cls=EventsSettings,
+    metadata=models.metadata,
+    tables=models.kit,
+    migrations_dir=Path(__file__).parent / "migrations",
+    app_factory="hearth_events.app:create_app",
+    routers=[router],
+    consumers=[memberships],
+    default_port=8003,
+)
+
+
+def create_app(settings: EventsSettings | None = None) -> FastAPI:
+    """The events ASGI app."""
+    return create_service_app(definition, settings)

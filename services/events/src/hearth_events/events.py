@@ -1,0 +1,56 @@
+"""Events the events context publishes (subjects `<prefix>.events.<entity>.<fact>.v<N>`)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from servicekit.events import Event, event_type
+
+
+@event_type("events.activity.published.v1")
+class ActivityPublished(Event):
+    """An activity was published in a community and is open for registration."""
+
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    title: str
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    location: str | None = None
+    online_url: str | None = None
+    published_by: uuid.UUID
+    published_at: datetime
+
+
+@event_type("events.registration.confirmed.v1")
+class RegistrationConfirmed(Event):
+    """A member holds a confirmed seat at an activity."""
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    registered_at: datetime
+
+
+@event_type("events.attendance.checked_in.v1")
+class AttendanceCheckedIn(Event):
+    """A registered member checked in at an activity."""
+
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    checked_in_at: datetime
+
+
+@event_type("events.attendance.no_show.v1")
+class AttendanceNoShow(Event):
+    """A member with a confirmed seat did not check in before the activity ended."""
+
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    activity_ended_at: datetime

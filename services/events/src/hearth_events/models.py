@@ -1,0 +1,167 @@
+"""Events' tables: activities, registrations and a read model of memberships (plus the kernel's)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from pydantic import AnyHttpUrl, TypeAdapter, field_validator, model_validator
+from sqlalchemy import CheckConstraint, Index, String, UniqueConstraint
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from servicekit.ids import utcnow, uuid7
+from servicekit.tables import KitTables
+from servicekit.types import UtcDateTime, UtcDatetime
+
+
+class EventsModel(SQLModel, registry=registry()):
+    """Base of events' tables: its own metadata, because events owns its own database."""
+
+
+metadata = EventsModel.metadata
+kit = KitTables(metadata)
+
+_HTTP_URL: TypeAdapter[AnyHttpUrl] = TypeAdapter(AnyHttpUrl)
+
+
+class ActivityKind(StrEnum):
+    """What sort of activity (活动类型)."""
+
+    lecture = "lecture"  # 线上讲座
+    meetup = "meetup"  # 线下聚会
+    quiz = "quiz"  # 知识竞赛
+    product_trial = "product_trial"  # 产品体验
+    ideas = "ideas"  # 创意征集
+
+
+class RegistrationStatus(StrEnum):
+    """Where a registration stands; `waitlisted` arrives with the waitlist."""
+
+    confirmed = "confirmed"
+
+
+class CommunityMembership(EventsModel, table=True):
+    """Read model of members' memberships, fed by members' events (never by its database)."""
+
+    __tablename__ = "memberships"
+
+    community_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+    # Nullable: an exit or role change may arrive before the join it follows; the row then starts
+    # partial and the older join fills only what is still unknown.
+    membership_id: uuid.UUID | None = None
+    # Plain strings, not enums: members owns these vocabularies and may grow them.
+    role: str | None = Field(default=None, max_length=40)
+    status: str | None = Field(default=None, max_length=40)
+    joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Time of the last members event applied to this row: an older event never overwrites it.
+    as_of: datetime = Field(sa_type=UtcDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ActivityBase(EventsModel):
+    """Fields a client may set when publishing an activity."""
+
+    community_id: uuid.UUID
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=4000)
+    kind: ActivityKind
+    starts_at: datetime = Field(sa_type=UtcDateTime)
+    ends_at: datetime = Field(sa_type=UtcDateTime)
+    capacity: int = Field(ge=1, le=100_000)
+    location: str | None = Field(default=None, max_length=300)
+    online_url: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("title")
+    @classmethod
+    def _strip_title(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("title must not be blank")
+        return value
+
+
+class ActivityCreate(ActivityBase):
+    """Body of POST /activities."""
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must carry a UTC offset (RFC 3339)")
+        return value.astimezone(UTC)
+
+    @field_validator("online_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return str(_HTTP_URL.validate_python(value))
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> ActivityCreate:
+        if self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
+        return self
+
+
+class Activity(ActivityBase, table=True):
+    """An activity (活动) published in a community, with a seat counter kept in step."""
+
+    __tablename__ = "activities"
+    __table_args__ = (
+        # The last line of defence against overbooking, whatever the code above it does.
+        CheckConstraint("seats_taken >= 0 AND seats_taken <= capacity", name="ck_activity_seats"),
+        Index("ix_activities_community_start", "community_id", "starts_at", "id"),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    seats_taken: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    created_by: uuid.UUID
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class ActivityPublic(EventsModel):
+    """An activity as clients see it."""
+
+    id: uuid.UUID
+    community_id: uuid.UUID
+    title: str
+    description: str
+    kind: ActivityKind
+    starts_at: UtcDatetime
+    ends_at: UtcDatetime
+    capacity: int
+    seats_taken: int
+    location: str | None
+    online_url: str | None
+    created_by: uuid.UUID
+    created_at: UtcDatetime
+
+
+class Registration(EventsModel, table=True):
+    """One person's registration (报名) for one activity; at most one per person."""
+
+    __tablename__ = "registrations"
+    __table_args__ = (UniqueConstraint("activity_id", "user_id", name="uq_registration"),)
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    activity_id: uuid.UUID = Field(foreign_key="activities.id")  # indexed by uq_registration
+    community_id: uuid.UUID
+    user_id: uuid.UUID = Field(index=True)
+    # A string column, not a database enum, so the waitlist can add states without a type change.
+    status: RegistrationStatus = Field(default=RegistrationStatus.confirmed, sa_type=String(20))
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class RegistrationPublic(EventsModel):
+    """A registration as clients see it."""
+
+    id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    status: RegistrationStatus
+    registered_at: UtcDatetime

@@ -1,0 +1,71 @@
+"""Events' HTTP routes (served at /, public through the gateway at /api/events)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response, status
+
+from hearth_events import service
+from hearth_events.models import ActivityCreate, ActivityPublic, RegistrationPublic
+from servicekit.deps import UnitOfWorkDep
+from servicekit.identity import CurrentPrincipal
+from servicekit.pagination import Page, PageParams, make_page, page_params
+
+router = APIRouter(tags=["activities"])
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+@router.post("/activities", status_code=status.HTTP_201_CREATED)
+async def publish_activity(
+    body: ActivityCreate, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> ActivityPublic:
+    """Publish an activity in a community (platform admins and operators for now)."""
+    activity = await service.publish_activity(uow=uow, data=body, actor=actor)
+    return ActivityPublic.model_validate(activity, from_attributes=True)
+
+
+@router.get("/activities")
+async def list_activities(
+    community_id: Annotated[uuid.UUID, Query()],
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
+    page: PageDep,
+) -> Page[ActivityPublic]:
+    """A community's activities, soonest first (staff and the community's members)."""
+    rows = await service.list_activities(uow=uow, community_id=community_id, actor=actor, page=page)
+    items = [ActivityPublic.model_validate(a, from_attributes=True) for a in rows]
+    return make_page(items, page.limit, lambda a: [a.starts_at.isoformat(), str(a.id)])
+
+
+@router.get("/activities/{activity_id}")
+async def get_activity(
+    activity_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> ActivityPublic:
+    """One activity (staff and the community's members)."""
+    activity = await service.get_activity(uow=uow, activity_id=activity_id, actor=actor)
+    return ActivityPublic.model_validate(activity, from_attributes=True)
+
+
+@router.post("/activities/{activity_id}/registrations", status_code=status.HTTP_201_CREATED)
+async def register(
+    activity_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, response: Response
+) -> RegistrationPublic:
+    """Register the caller; registering again answers 200 with the same registration."""
+    registration, created = await service.register(uow=uow, activity_id=activity_id, actor=actor)
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return RegistrationPublic.model_validate(registration, from_attributes=True)
+
+
+@router.get("/activities/{activity_id}/registrations")
+async def list_registrations(
+    activity_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, page: PageDep
+) -> Page[RegistrationPublic]:
+    """An activity's registrations (platform admins and operators)."""
+    rows = await service.list_registrations(
+        uow=uow, activity_id=activity_id, actor=actor, page=page
+    )
+    items = [RegistrationPublic.model_validate(r, from_attributes=True) for r in rows]
+    return make_page(items, page.limit, lambda r: [str(r.id)])

@@ -1,0 +1,271 @@
+"""Events' use cases: keyword-only functions over a unit of work."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, NoReturn
+
+from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hearth_events.events import ActivityPublished, RegistrationConfirmed
+from hearth_events.models import (
+    Activity,
+    ActivityCreate,
+    CommunityMembership,
+    Registration,
+    RegistrationStatus,
+)
+from servicekit.deps import UnitOfWork
+from servicekit.identity import Principal
+from servicekit.ids import utcnow
+from servicekit.pagination import PageParams
+from servicekit.problems import Problem, conflict, forbidden, not_found
+from servicekit.types import as_utc
+
+ACTIVE = "active"
+
+
+async def publish_activity(*, uow: UnitOfWork, data: ActivityCreate, actor: Principal) -> Activity:
+    """Publish an activity in a community this service knows (platform staff for now)."""
+    _require_organiser(actor)
+    if not await _community_known(uow.session, data.community_id):
+        raise not_found("community", data.community_id)
+    activity = Activity.model_validate(data, update={"created_by": actor.subject})
+    uow.session.add(activity)
+    await uow.record(
+        ActivityPublished(
+            activity_id=activity.id,
+            community_id=activity.community_id,
+            title=activity.title,
+            kind=activity.kind,
+            starts_at=activity.starts_at,
+            ends_at=activity.ends_at,
+            capacity=activity.capacity,
+            location=activity.location,
+            online_url=activity.online_url,
+            published_by=actor.subject,
+            published_at=activity.created_at,
+        ),
+        subject=str(activity.id),
+    )
+    await uow.commit()
+    return activity
+
+
+async def get_activity(*, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal) -> Activity:
+    """One activity, for staff and active members of its community."""
+    activity = await _activity(uow, activity_id)
+    await _require_member_or_staff(uow.session, activity.community_id, actor)
+    return activity
+
+
+async def list_activities(
+    *, uow: UnitOfWork, community_id: uuid.UUID, actor: Principal, page: PageParams
+) -> list[Activity]:
+    """A community's activities by start time (limit+1 rows), for staff and its members."""
+    await _require_member_or_staff(uow.session, community_id, actor)
+    stmt = (
+        select(Activity)
+        .where(Activity.community_id == community_id)
+        .order_by(col(Activity.starts_at), col(Activity.id))
+        .limit(page.limit + 1)
+    )
+    if page.after:
+        starts_at, ident = _activity_cursor(page.after)
+        stmt = stmt.where(
+            or_(
+                col(Activity.starts_at) > starts_at,
+                and_(col(Activity.starts_at) == starts_at, col(Activity.id) > ident),
+            )
+        )
+    return list((await uow.session.exec(stmt)).all())
+
+
+async def register(
+    *, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal
+) -> tuple[Registration, bool]:
+    """Take a seat for the actor; registering again returns the same registration (idempotent).
+
+    The seat is taken by one conditional UPDATE (`seats_taken < capacity`), so two requests for
+    the last seat cannot both win: PostgreSQL re-checks the condition after the row lock is
+    released, and SQLite transactions are serialised (BEGIN IMMEDIATE) by the kernel.
+    """
+    activity = await _activity(uow, activity_id)
+    if not await _is_active_member(uow.session, activity.community_id, actor.subject):
+        raise forbidden("only active members of the community may register")
+    existing = await _registration(uow, activity_id, actor.subject)
+    if existing is not None:
+        return existing, False
+    if as_utc(activity.starts_at) <= utcnow():
+        raise conflict("registration-closed", "the activity has already started")
+    taken = await uow.session.execute(
+        update(Activity)
+        .where(col(Activity.id) == activity_id, col(Activity.seats_taken) < col(Activity.capacity))
+        .values(seats_taken=col(Activity.seats_taken) + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if taken.rowcount == 0:  # type: ignore[attr-defined]
+        # The same person's concurrent request may have taken the last seat a moment ago.
+        existing = await _registration(uow, activity_id, actor.subject)
+        if existing is not None:
+            return existing, False
+        _when_full(activity)
+    registration = Registration(
+        activity_id=activity_id,
+        community_id=activity.community_id,
+        user_id=actor.subject,
+        status=RegistrationStatus.confirmed,
+    )
+    try:
+        uow.session.add(registration)
+        # Flush first: the unique constraint answers here, before any event is written.
+        await uow.session.flush()
+        await uow.record(
+            RegistrationConfirmed(
+                registration_id=registration.id,
+                activity_id=activity_id,
+                community_id=activity.community_id,
+                user_id=actor.subject,
+                registered_at=registration.registered_at,
+            ),
+            subject=str(activity_id),
+        )
+        await uow.commit()
+    except IntegrityError:
+        # The same person registered twice at once; the unique constraint let one through and
+        # the rollback gave this request's seat back. Return the winner.
+        await uow.session.rollback()
+        existing = await _registration(uow, activity_id, actor.subject)
+        if existing is None:
+            raise
+        return existing, False
+    return registration, True
+
+
+def _when_full(activity: Activity) -> NoReturn:
+    # The waitlist seam: the waitlist issue replaces this refusal with a `waitlisted`
+    # registration (and its own event) instead of a 409.
+    raise conflict(
+        "activity-full",
+        "no seats remain for this activity",
+        activity_id=str(activity.id),
+        capacity=activity.capacity,
+    )
+
+
+async def list_registrations(
+    *, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal, page: PageParams
+) -> list[Registration]:
+    """An activity's registrations in the order they were made (limit+1 rows; staff only)."""
+    _require_organiser(actor)
+    await _activity(uow, activity_id)
+    stmt = (
+        select(Registration)
+        .where(Registration.activity_id == activity_id)
+        .order_by(col(Registration.id))
+        .limit(page.limit + 1)
+    )
+    if page.after:
+        stmt = stmt.where(col(Registration.id) > _uuid(page.after[0]))
+    return list((await uow.session.exec(stmt)).all())
+
+
+async def apply_membership(
+    *,
+    session: AsyncSession,
+    community_id: uuid.UUID,
+    user_id: uuid.UUID,
+    as_of: datetime,
+    changes: Mapping[str, Any],
+) -> None:
+    """Create or update one membership of the read model unless a later event was applied.
+
+    Every members event about a membership (joined, left, removed, banned, restored, role
+    changed) lands here with the columns it changes. A newer event overwrites them; an older one
+    (redelivered, or overtaken) only fills columns still unknown, so an old `joined` arriving
+    after `removed` never makes the person a member again.
+    """
+    row = await session.get(CommunityMembership, (community_id, user_id), with_for_update=True)
+    if row is None:
+        session.add(
+            CommunityMembership(community_id=community_id, user_id=user_id, as_of=as_of, **changes)
+        )
+        return
+    if as_utc(row.as_of) >= as_of:
+        for name, value in changes.items():
+            if getattr(row, name) is None:
+                setattr(row, name, value)
+    else:
+        for name, value in changes.items():
+            setattr(row, name, value)
+        row.as_of = as_of
+    row.updated_at = utcnow()
+    session.add(row)
+
+
+def _require_organiser(actor: Principal) -> None:
+    # Community owners/admins join this check once community roles flow to this service.
+    if not actor.is_staff:
+        raise forbidden("requires one of: admin, operator")
+
+
+async def _require_member_or_staff(
+    session: AsyncSession, community_id: uuid.UUID, actor: Principal
+) -> None:
+    if not actor.is_staff and not await _is_active_member(session, community_id, actor.subject):
+        raise forbidden("only active members of the community may see its activities")
+
+
+async def _community_known(session: AsyncSession, community_id: uuid.UUID) -> bool:
+    # Every community has its owner's member.joined from the moment it is created.
+    stmt = select(CommunityMembership.user_id).where(
+        CommunityMembership.community_id == community_id
+    )
+    return (await session.exec(stmt.limit(1))).first() is not None
+
+
+async def _is_active_member(
+    session: AsyncSession, community_id: uuid.UUID, user_id: uuid.UUID
+) -> bool:
+    found = await session.get(CommunityMembership, (community_id, user_id))
+    return found is not None and found.status == ACTIVE
+
+
+async def _activity(uow: UnitOfWork, activity_id: uuid.UUID) -> Activity:
+    activity = await uow.session.get(Activity, activity_id)
+    if activity is None:
+        raise not_found("activity", activity_id)
+    return activity
+
+
+async def _registration(
+    uow: UnitOfWork, activity_id: uuid.UUID, user_id: uuid.UUID
+) -> Registration | None:
+    stmt = select(Registration).where(
+        Registration.activity_id == activity_id, Registration.user_id == user_id
+    )
+    # populate_existing: after a rollback or a concurrent commit, read the row as it is now.
+    return (await uow.session.exec(stmt.execution_options(populate_existing=True))).first()
+
+
+def _activity_cursor(after: list[Any]) -> tuple[datetime, uuid.UUID]:
+    try:
+        return as_utc(datetime.fromisoformat(after[0])), uuid.UUID(after[1])
+    except (IndexError, TypeError, ValueError) as exc:
+        raise _bad_cursor() from exc
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise _bad_cursor() from exc
+
+
+def _bad_cursor() -> Problem:
+    return Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")

@@ -1,0 +1,92 @@
+"""Events tests run the real service: its own database and real NATS (members too, where needed)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import col, select
+
+from hearth_events.app import definition
+from hearth_events.models import CommunityMembership
+from servicekit.events import Envelope
+from servicekit.ids import utcnow, uuid7
+from servicekit.testing.harness import Broker, RunningService, eventually, relay_envelope
+from servicekit.testing.plugin import Launch
+
+
+@pytest.fixture
+async def events(launch: Launch) -> RunningService:
+    """A running events service on the primary backend."""
+    return await launch(definition)
+
+
+class Directory:
+    """Plays the members service: publishes member.joined facts and waits until events has them."""
+
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+
+    async def joined(
+        self, community_id: uuid.UUID, user_id: uuid.UUID, role: str = "member"
+    ) -> None:
+        """Publish members' member.joined.v1 for one person, as members' relay would."""
+        await self.broker.publish(
+            relay_envelope(
+                "hearth.members.member.joined.v1",
+                subject=str(community_id),
+                community_id=str(community_id),
+                user_id=str(user_id),
+                membership_id=str(uuid7()),
+                role=role,
+                joined_at=utcnow().isoformat(),
+                channel=None,
+            )
+        )
+
+    async def community(
+        self, service: RunningService, members: int = 0
+    ) -> tuple[uuid.UUID, list[uuid.UUID]]:
+        """A community with an owner and `members` members, known to the events service."""
+        community_id, owner = uuid.uuid4(), uuid.uuid4()
+        users = [uuid.uuid4() for _ in range(members)]
+        await self.joined(community_id, owner, role="owner")
+        for user in users:
+            await self.joined(community_id, user)
+        await wait_memberships(service, community_id, 1 + members)
+        return community_id, users
+
+
+async def wait_memberships(service: RunningService, community_id: uuid.UUID, count: int) -> None:
+    """Wait until the events read model holds `count` memberships of a community."""
+
+    async def arrived() -> bool:
+        async with service.runtime.db.session() as session:
+            stmt = select(func.count()).where(col(CommunityMembership.community_id) == community_id)
+            return (await session.exec(stmt)).one() >= count
+
+    await eventually(arrived)
+
+
+@pytest.fixture
+def directory(broker: Broker) -> Directory:
+    """Publishes members' facts for the events service to consume."""
+    return Directory(broker)
+
+
+@pytest.fixture
+def published(
+    broker: Broker, subject_prefix: str
+) -> Callable[[str, int], Awaitable[list[Envelope]]]:
+    """`await published("events.registration.confirmed.v1", n)`: the envelopes once n are there."""
+
+    async def collect(subject_suffix: str, expected: int) -> list[Envelope]:
+        async def enough() -> list[Envelope] | None:
+            found = await broker.read(f"{subject_prefix}.{subject_suffix}")
+            return found if len(found) >= expected else None
+
+        return await eventually(enough)
+
+    return collect

@@ -1,0 +1,64 @@
+"""Account routes: internal ones for the gateway, admin ones for platform admins."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from hearth_members.accounts import service
+from hearth_members.accounts.models import (
+    AccountCreate,
+    AccountPublic,
+    AccountUpdate,
+    Identity,
+    ProvisionRequest,
+    VerifyRequest,
+)
+from servicekit.deps import UnitOfWorkDep
+from servicekit.identity import CurrentPrincipal, Principal, require_roles
+
+router = APIRouter(tags=["accounts"])
+AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
+
+
+# A synchronous call between services, on purpose: the gateway must know at sign-in whether the
+# password is right; an event could not answer in time. Only the gateway holds these scopes.
+@router.post("/internal/accounts/verify")
+async def verify(body: VerifyRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal) -> Identity:
+    """Check a login and password (service principals with accounts:verify only)."""
+    service.require_service(actor, "accounts:verify")
+    return await service.verify(uow=uow, data=body)
+
+
+@router.post("/internal/accounts/provision")
+async def provision(
+    body: ProvisionRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> Identity:
+    """The Hearth user of an external issuer's subject (accounts:provision only)."""
+    service.require_service(actor, "accounts:provision")
+    return await service.provision(uow=uow, data=body)
+
+
+@router.post("/accounts", status_code=status.HTTP_201_CREATED)
+async def create_account(body: AccountCreate, uow: UnitOfWorkDep, actor: AdminDep) -> AccountPublic:
+    """Create a local account (platform admins)."""
+    account = await service.create_account(uow=uow, data=body, actor=actor)
+    return AccountPublic.model_validate(account, from_attributes=True)
+
+
+@router.get("/accounts/{account_id}")
+async def get_account(account_id: uuid.UUID, uow: UnitOfWorkDep, actor: AdminDep) -> AccountPublic:
+    """One account (platform admins)."""
+    account = await service.get_account(uow=uow, account_id=account_id)
+    return AccountPublic.model_validate(account, from_attributes=True)
+
+
+@router.patch("/accounts/{account_id}")
+async def update_account(
+    account_id: uuid.UUID, body: AccountUpdate, uow: UnitOfWorkDep, actor: AdminDep
+) -> AccountPublic:
+    """Disable/enable an account or change its roles (platform admins)."""
+    account = await service.update_account(uow=uow, account_id=account_id, data=body, actor=actor)
+    return AccountPublic.model_validate(account, from_attributes=True)

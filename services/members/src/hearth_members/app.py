@@ -1,0 +1,52 @@
+"""The members service definition and app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hearth_members import models
+from hearth_members.accounts.routes import router as accounts_router
+from hearth_members.care.consumers import care as care_consumer
+from hearth_members.care.routes import router as care_router
+from hearth_members.care.scheduler import care_scheduler
+from hearth_members.cleanup import cleanup_loop
+from hearth_members.consumers import sanctions as sanctions_consumer
+from hearth_members.incentives.consumers import points as points_consumer
+from hearth_members.incentives.routes import router as incentives_router
+from hearth_members.notifications.routes import router as notifications_router
+from hearth_members.profiles.routes import router as profiles_router
+from hearth_members.routes import router
+from hearth_members.settings import MembersSettings
+from hearth_members.tiers.consumers import activity as tiers_consumer
+from hearth_members.tiers.routes import router as tiers_router
+from servicekit.app import create_service_app
+from servicekit.runtime import ServiceDefinition
+
+definition = ServiceDefinition(
+    context="members",
+    title="Hearth members",
+    settings_cls=MembersSettings,
+    metadata=models.metadata,
+    tables=models.kit,
+    migrations_dir=Path(__file__).parent / "migrations",
+    app_factory="hearth_members.app:create_app",
+    routers=[
+        router,
+        notifications_router,
+        profiles_router,
+        accounts_router,
+        incentives_router,
+        tiers_router,
+        care_router,
+    ],
+    consumers=[sanctions_consumer, points_consumer, tiers_consumer, care_consumer],
+    background=[care_scheduler, cleanup_loop],
+    default_port=8001,
+)
+
+
+def create_app(settings: MembersSettings | None = None) -> FastAPI:
+    """The members ASGI app."""
+    return create_service_app(definition, settings)

@@ -1,0 +1,1 @@
+"""Care journeys: nudge quiet members, follow up, and record the win-back."""

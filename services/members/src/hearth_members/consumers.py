@@ -1,0 +1,82 @@
+"""Members' subscriptions to other contexts (wired in app.py).
+
+Payloads are parsed with members' own tolerant models (only the fields members needs),
+never with the producing service's classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hearth_members.lifecycle import end_membership, mute_member
+from hearth_members.models import Community
+from hearth_members.notifications import notify
+from hearth_members.service import active_membership
+from servicekit.consumer import EventConsumer
+from servicekit.deps import handler_uow
+from servicekit.events import Envelope
+
+log = logging.getLogger(__name__)
+
+sanctions = EventConsumer("members__sanctions")
+
+
+class SanctionAppliedV1(BaseModel):
+    """What members reads from hearth.moderation.sanction.applied.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    sanction_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    level: str
+    reason: str = ""
+    evidence_ref: str = ""
+    muted_until: datetime | None = None
+
+
+@sanctions.handles("hearth.moderation.sanction.applied.v1")
+async def on_sanction_applied(session: AsyncSession, envelope: Envelope) -> None:
+    """Apply moderation's sanction: warn (notice), mute (muted_until), or remove (with evidence)."""
+    data: SanctionAppliedV1 = envelope.payload(SanctionAppliedV1)
+    uow = handler_uow(session)
+    community = await session.get(Community, data.community_id)
+    membership = await active_membership(uow, data.community_id, data.user_id)
+    if community is None or membership is None:
+        log.info("sanction %s: no active membership to apply it to", data.sanction_id)
+        return  # the person already left or was removed: nothing to change
+    evidence = data.evidence_ref or f"moderation:sanction:{data.sanction_id}"
+    if data.level == "mute" and data.muted_until is not None:
+        await mute_member(
+            uow,
+            community,
+            membership,
+            until=data.muted_until,
+            reason=data.reason,
+            sanction_id=data.sanction_id,
+        )
+    elif data.level == "removal":
+        await end_membership(
+            uow,
+            community,
+            membership,
+            actor_id=None,
+            reason=data.reason or "removed by moderation",
+            evidence_ref=evidence,
+            cause="sanction",
+        )
+    else:
+        await notify(
+            uow=uow,
+            user_id=data.user_id,
+            kind="sanction.warning",
+            title=f"A warning in {community.name}",
+            body=data.reason,
+            community_id=community.id,
+            data={"evidence_ref": evidence},
+        )

@@ -1,0 +1,1 @@
+"""Incentives: one points ledger, balances, leaderboards, badges, titles and perks."""

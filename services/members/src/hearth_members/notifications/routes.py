@@ -1,0 +1,50 @@
+"""The caller's own inbox: /me/notifications."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from hearth_members.notifications import service
+from hearth_members.notifications.models import MarkedRead, NotificationPublic, UnreadCount
+from servicekit.deps import UnitOfWorkDep
+from servicekit.identity import CurrentPrincipal
+from servicekit.pagination import Page, PageParams, make_page, page_params
+
+router = APIRouter(tags=["notifications"])
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+@router.get("/me/notifications")
+async def list_notifications(
+    uow: UnitOfWorkDep, actor: CurrentPrincipal, page: PageDep, unread: bool = Query(False)
+) -> Page[NotificationPublic]:
+    """The caller's notifications, newest first."""
+    rows = await service.list_notifications(
+        uow=uow, user_id=actor.subject, page=page, unread_only=unread
+    )
+    items = [NotificationPublic.model_validate(n, from_attributes=True) for n in rows]
+    return make_page(items, page.limit, lambda n: [str(n.id)])
+
+
+@router.get("/me/notifications/unread-count")
+async def unread_count(uow: UnitOfWorkDep, actor: CurrentPrincipal) -> UnreadCount:
+    """How many of the caller's notifications are unread."""
+    return UnreadCount(unread=await service.unread_count(uow=uow, user_id=actor.subject))
+
+
+@router.post("/me/notifications/read-all")
+async def mark_all_read(uow: UnitOfWorkDep, actor: CurrentPrincipal) -> MarkedRead:
+    """Mark all the caller's notifications read."""
+    return MarkedRead(marked=await service.mark_all_read(uow=uow, user_id=actor.subject))
+
+
+@router.post("/me/notifications/{notification_id}/read")
+async def mark_read(
+    notification_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> NotificationPublic:
+    """Mark one of the caller's notifications read."""
+    n = await service.mark_read(uow=uow, user_id=actor.subject, notification_id=notification_id)
+    return NotificationPublic.model_validate(n, from_attributes=True)

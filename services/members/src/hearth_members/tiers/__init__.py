@@ -1,0 +1,1 @@
+"""Earned tiers (core / active / regular) recomputed from activity and points."""

@@ -1,0 +1,1 @@
+"""Hearth metrics context: community counters and, later, activity, retention and reports."""

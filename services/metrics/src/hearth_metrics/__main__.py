@@ -1,0 +1,13 @@
+"""`hearth-metrics serve|migrate|makemigrations`."""
+
+from hearth_metrics.app import definition
+from servicekit.cli import run_cli
+
+
+def main() -> None:
+    """Entry point of the hearth-metrics command."""
+    run_cli(definition)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+"""Metrics' tables: per-community counters (plus the kernel's outbox/inbox/dead letters)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy.orm import registry
+from sqlmodel import Field, SQLModel
+
+from servicekit.tables import KitTables
+from servicekit.types import UtcDateTime, UtcDatetime
+
+
+class MetricsModel(SQLModel, registry=registry()):
+    """Base of metrics' tables: its own metadata, because metrics owns its own database."""
+
+
+metadata = MetricsModel.metadata
+kit = KitTables(metadata)
+
+
+class Counter(StrEnum):
+    """The counters kept per community; each value is a column of community_counts."""
+
+    joins = "joins"
+    posts_submitted = "posts_submitted"
+    posts_published = "posts_published"
+    registrations = "registrations"
+
+
+def _count_field() -> Any:
+    return Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class CommunityCounts(MetricsModel, table=True):
+    """Running totals of one community's facts, each bumped once per event (inbox-deduplicated)."""
+
+    __tablename__ = "community_counts"
+
+    community_id: uuid.UUID = Field(primary_key=True)
+    joins: int = _count_field()
+    posts_submitted: int = _count_field()
+    posts_published: int = _count_field()
+    registrations: int = _count_field()
+    updated_at: datetime = Field(sa_type=UtcDateTime)
+
+
+class CommunityCountsPublic(MetricsModel):
+    """A community's counters; `updated_at` is null while nothing has been counted."""
+
+    community_id: uuid.UUID
+    joins: int = 0
+    posts_submitted: int = 0
+    posts_published: int = 0
+    registrations: int = 0
+    updated_at: UtcDatetime | None = None

@@ -1,0 +1,25 @@
+"""Metrics' HTTP routes (served at /, public through the gateway at /api/metrics)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+
+from hearth_metrics import service
+from hearth_metrics.models import CommunityCountsPublic
+from servicekit.deps import SessionDep
+from servicekit.identity import Principal, require_roles
+
+router = APIRouter(tags=["metrics"])
+# Community owners/admins get their own community's numbers once community roles flow here.
+StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
+
+
+@router.get("/communities/{community_id}/counts")
+async def community_counts(
+    community_id: uuid.UUID, session: SessionDep, _: StaffDep
+) -> CommunityCountsPublic:
+    """A community's joins, posts and registrations so far (platform admins and operators)."""
+    return await service.get_counts(session=session, community_id=community_id)

@@ -1,0 +1,32 @@
+"""The moderation service definition and app factory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from hearth_moderation import models
+from hearth_moderation.consumers import screening
+from hearth_moderation.routes import router
+from hearth_moderation.settings import ModerationSettings
+from servicekit.app import create_service_app
+from servicekit.runtime import ServiceDefinition
+
+definition = ServiceDefinition(
+    context="moderation",
+    title="Hearth moderation",
+    settings_cls=ModerationSettings,
+    metadata=models.metadata,
+    tables=models.kit,
+    migrations_dir=Path(__file__).parent / "migrations",
+    app_factory="hearth_moderation.app:create_app",
+    routers=[router],
+    consumers=[screening],
+    default_port=8004,
+)
+
+
+def create_app(settings: ModerationSettings | None = None) -> FastAPI:
+    """The moderation ASGI app."""
+    return create_service_app(definition, settings)

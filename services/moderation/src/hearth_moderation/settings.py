@@ -1,0 +1,62 @@
+"""Moderation service settings (env prefix HEARTH_MODERATION_, falling back to HEARTH_)."""
+
+from pydantic_settings import SettingsConfigDict
+
+from servicekit.settings import ServiceSettings
+
+# Starting lists for the community rules the seeds name (禁止广告 / 违法 / 攻击); a deployment
+# replaces them with HEARTH_MODERATION_BANNED_TERMS='{"advertising": ["..."], ...}'.
+DEFAULT_BANNED_TERMS: dict[str, list[str]] = {
+    "advertising": [
+        "buy now",
+        "click here",
+        "limited offer",
+        "discount code",
+        "free money",
+        "work from home",
+        "加微信",
+        "加v",
+        "代购",
+        "刷单",
+        "兼职日结",
+        "优惠券",
+        "低价出售",
+    ],
+    "illegal": [
+        "counterfeit",
+        "pirated",
+        "fake id",
+        "cocaine",
+        "heroin",
+        "money laundering",
+        "赌博",
+        "博彩",
+        "毒品",
+        "假证",
+        "洗钱",
+        "枪支",
+    ],
+    "abuse": [
+        "idiot",
+        "moron",
+        "scumbag",
+        "retard",
+        "kill yourself",
+        "傻逼",
+        "脑残",
+        "废物",
+        "滚蛋",
+        "去死",
+    ],
+}
+
+
+class ModerationSettings(ServiceSettings):
+    """Settings of the moderation service."""
+
+    model_config = SettingsConfigDict(env_prefix="HEARTH_MODERATION_", extra="ignore")
+
+    service_name: str = "moderation"
+    # Category -> terms. Matching is case-insensitive; whole words for spaced scripts, substrings
+    # for CJK (see terms.py). A category becomes the hold reason `banned_term:<category>`.
+    banned_terms: dict[str, list[str]] = DEFAULT_BANNED_TERMS
