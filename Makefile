@@ -42,8 +42,10 @@ test: install ## the whole suite on the primary backends, then services and e2e 
 	@echo "== SQLite leg: the services and the platform on the default embedded database =="
 	HEARTH_TEST_DB=sqlite $(VENV)/bin/pytest services tests/test_e2e_slice.py $(PYTEST_ARGS)
 
-lint: install ## ruff over the repository
+lint: install ## ruff and mypy over the repository
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy servicekit/src gateway/src services/*/src
 
 bench: install ## the benchmarks (bench/run.py)
 	$(PY) bench/run.py $(BENCH_ARGS)

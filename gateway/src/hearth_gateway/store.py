@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from hearth_gateway.models import api_keys, refresh_families, refresh_tokens
-from servicekit.db import Database
+from servicekit.db import Database, affected_rows
 from servicekit.ids import utcnow, uuid7
 
 REFRESH_PREFIX = "rt_"
@@ -119,7 +119,7 @@ class RefreshStore:
                 .where(refresh_tokens.c.token_hash == hashed, refresh_tokens.c.rotated_at.is_(None))
                 .values(rotated_at=now)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if affected_rows(result) != 1:
                 await session.execute(
                     update(refresh_families)
                     .where(refresh_families.c.id == row["family_id"])

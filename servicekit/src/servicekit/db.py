@@ -117,3 +117,12 @@ def upsert_insert(session: AsyncSession, table: Any) -> Any:
 
     dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def affected_rows(result: Any) -> int:
+    """How many rows an INSERT/UPDATE/DELETE touched (its CursorResult's rowcount).
+
+    `Session.execute` is typed as returning a plain Result, which has no rowcount; conditional
+    UPDATEs that settle races read it, so it is read here once, typed.
+    """
+    return int(getattr(result, "rowcount", 0) or 0)

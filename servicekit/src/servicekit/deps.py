@@ -12,7 +12,9 @@ from servicekit.events import Envelope, Event
 from servicekit.runtime import ServiceRuntime, runtime_of
 
 
-def get_runtime(request: Request) -> ServiceRuntime:
+# Dependencies are `async def` even when they never await: FastAPI runs a plain `def`
+# dependency in its thread pool, a thread hop per request for nothing.
+async def get_runtime(request: Request) -> ServiceRuntime:
     """The service runtime installed by the app's lifespan."""
     return request.app.state.runtime
 

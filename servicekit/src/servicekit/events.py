@@ -78,6 +78,10 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+# Named outside Envelope, whose `type` field would shadow the builtin in annotations there.
+PayloadModel = type[BaseModel]
+
+
 class Envelope(BaseModel):
     """A CloudEvents 1.0 event as carried on NATS: attributes in `ce-*` headers, data as body."""
 
@@ -154,6 +158,6 @@ class Envelope(BaseModel):
         except (KeyError, orjson.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"not a CloudEvents message: {exc}") from exc
 
-    def payload(self, model: type[BaseModel]) -> Any:
+    def payload(self, model: PayloadModel) -> Any:
         """The data parsed as a (consumer's own, tolerant) model."""
         return model.model_validate(self.data)

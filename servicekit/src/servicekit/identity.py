@@ -211,7 +211,7 @@ class IdentityMiddleware:
         await self.app(scope, receive, send)
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     """The verified caller (set by IdentityMiddleware)."""
     principal = getattr(request.state, "principal", None)
     if principal is None:  # only reachable if a route is mounted outside the middleware
@@ -222,10 +222,10 @@ def get_principal(request: Request) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that refuses callers without one of the platform roles."""
 
-    def dependency(principal: CurrentPrincipal) -> Principal:
+    async def dependency(principal: CurrentPrincipal) -> Principal:
         if not principal.has_role(*roles):
             raise Problem(403, "forbidden", "Forbidden", f"requires one of: {', '.join(roles)}")
         return principal

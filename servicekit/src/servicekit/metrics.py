@@ -247,8 +247,8 @@ class KernelCollector(Collector):
             labels=["service", "consumer"],
         )
         counts = snap.get("dead_letters", {})
-        for consumer in runtime.definition.consumers:
-            dead.add_metric([svc, consumer.name], counts.get(consumer.name, 0))
+        for declared in runtime.definition.consumers:
+            dead.add_metric([svc, declared.name], counts.get(declared.name, 0))
         yield dead
         yield from _pool_metrics(svc, runtime.db.engine.sync_engine.pool)
 

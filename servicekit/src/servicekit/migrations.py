@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -65,7 +65,7 @@ def revision(migrations_dir: Path, database_url: str, message: str, *, branch: s
         for script in ScriptDirectory.from_config(config).walk_revisions()
         for label in script.branch_labels
     }
-    where = (
+    where: dict[str, Any] = (
         {"head": f"{branch}@head"} if branch in labels else {"head": "base", "branch_label": branch}
     )
     command.revision(
@@ -84,7 +84,7 @@ def run_env(metadata: MetaData) -> None:
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
 
-    def render_item(type_: str, obj: Any, _autogen: Any) -> str | bool:
+    def render_item(type_: str, obj: Any, _autogen: Any) -> str | Literal[False]:
         # Migrations stay plain SQLAlchemy: the UTC conversion lives in Python, not the schema.
         if type_ == "type" and isinstance(obj, UtcDateTime):
             return "sa.DateTime(timezone=True)"

@@ -46,7 +46,7 @@ def decode_cursor(cursor: str) -> list[Any]:
         raise Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from exc
 
 
-def page_params(
+async def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> PageParams:

@@ -11,7 +11,7 @@ from nats.errors import NoRespondersError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from servicekit.db import Database
+from servicekit.db import Database, affected_rows
 from servicekit.events import Envelope
 from servicekit.ids import utcnow
 from servicekit.lease import Lease
@@ -185,7 +185,7 @@ class OutboxRelay:
                 delete(self.table).where(self.table.c.published_at < utcnow() - self.retention)
             )
             await session.commit()
-        return result.rowcount or 0
+        return affected_rows(result)
 
     async def close(self) -> None:
         """Release the lease."""

@@ -53,7 +53,7 @@ async def platform_admin(request: Request) -> Identity:
 AdminDep = Annotated[Identity, Depends(platform_admin)]
 
 
-def _store(request: Request) -> ApiKeyStore:
+async def _store(request: Request) -> ApiKeyStore:
     return request.app.state.api_key_store  # type: ignore[no-any-return]
 
 

@@ -40,7 +40,7 @@ class TokenResponse(BaseModel):
     refresh_expires_in: int
 
 
-def get_issuer(request: Request) -> TokenIssuer:
+async def get_issuer(request: Request) -> TokenIssuer:
     """The app's token issuer."""
     return request.app.state.issuer  # type: ignore[no-any-return]
 

@@ -197,6 +197,11 @@ def start_nats_server(store: Path, port: int | None = None) -> tuple[subprocess.
     return proc, f"nats://127.0.0.1:{port}"
 
 
+def _stop_process(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(10)
+
+
 def resolve_backends() -> Backends:
     """Find or start NATS and PostgreSQL, honouring the environment and CI's requirements."""
     b = Backends()
@@ -214,15 +219,15 @@ def resolve_backends() -> Backends:
         try:
             proc, b.nats_url = start_nats_server(b._tmp / "nats")
             b.nats_how = "a nats-server process started by the tests"
-            b._cleanup.append(lambda: (proc.terminate(), proc.wait(10)))
+            b._cleanup.append(lambda: _stop_process(proc))
         except RuntimeError:
             if _docker_answers():
                 from testcontainers.nats import NatsContainer
 
-                container = NatsContainer().with_command("-js").start()
-                b.nats_url = container.nats_uri()
+                nats = NatsContainer().with_command("-js").start()
+                b.nats_url = nats.nats_uri()
                 b.nats_how = "testcontainers"
-                b._cleanup.append(container.stop)
+                b._cleanup.append(nats.stop)
     # Redis (optional; tests that need it skip when absent, except under CI)
     redis = os.environ.get("HEARTH_TEST_REDIS_URL")
     if redis:
@@ -242,10 +247,10 @@ def resolve_backends() -> Backends:
     elif _docker_answers():
         from testcontainers.postgres import PostgresContainer
 
-        container = PostgresContainer("postgres:16-alpine", driver=None).start()
-        b.postgres_admin_url = container.get_connection_url()
+        postgres = PostgresContainer("postgres:16-alpine", driver=None).start()
+        b.postgres_admin_url = postgres.get_connection_url()
         b.postgres_how = "testcontainers"
-        b._cleanup.append(container.stop)
+        b._cleanup.append(postgres.stop)
     wanted = os.environ.get("HEARTH_TEST_DB")
     if wanted == "sqlite":
         b.primary_db = "sqlite"

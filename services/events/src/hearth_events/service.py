@@ -20,6 +20,7 @@ from hearth_events.models import (
     Registration,
     RegistrationStatus,
 )
+from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
@@ -109,7 +110,7 @@ async def register(
         .values(seats_taken=col(Activity.seats_taken) + 1)
         .execution_options(synchronize_session=False)
     )
-    if taken.rowcount == 0:  # type: ignore[attr-defined]
+    if affected_rows(taken) == 0:
         # The same person's concurrent request may have taken the last seat a moment ago.
         existing = await _registration(uow, activity_id, actor.subject)
         if existing is not None:

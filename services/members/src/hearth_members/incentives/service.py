@@ -48,7 +48,7 @@ from hearth_members.incentives.models import (
 )
 from hearth_members.models import Community
 from hearth_members.tiers import service as tiers
-from servicekit.db import upsert_insert
+from servicekit.db import affected_rows, upsert_insert
 from servicekit.deps import UnitOfWork
 from servicekit.events import CE_TYPE_PREFIX
 from servicekit.identity import Principal
@@ -227,7 +227,7 @@ async def award_for_event(
             .values(**entry.model_dump())
             .on_conflict_do_nothing(index_elements=["community_id", "user_id", "source_event_id"])
         )
-        if inserted.rowcount == 0:
+        if affected_rows(inserted) == 0:
             return None  # this source event was already counted: one ledger entry per event
         applied, balance = await _apply(uow, community_id, user_id, points)
         if applied != points:
@@ -673,7 +673,7 @@ async def redeem(
             .where(col(Perk.id) == perk_id, col(Perk.stock) > 0)
             .values(stock=Perk.stock - 1)  # type: ignore[operator]
         )
-        if taken.rowcount == 0:
+        if affected_rows(taken) == 0:
             raise conflict("out-of-stock", "this perk is out of stock")  # rolls the spend back
     entry = PointEntry(
         community_id=community_id,

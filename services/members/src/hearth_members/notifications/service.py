@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import event, func, update
 from sqlmodel import col, select
@@ -13,6 +13,8 @@ from hearth_members.cursors import after_id
 from hearth_members.events import NotificationCreated
 from hearth_members.notifications.delivery import Delivery, configured_adapters, deliver_all
 from hearth_members.notifications.models import Notification
+from hearth_members.settings import MembersSettings
+from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams
@@ -69,7 +71,7 @@ def _after_commit(uow: UnitOfWork, delivery: Delivery) -> None:
     @event.listens_for(sync_session, "after_commit")
     def _committed(session: Any) -> None:
         pending: list[Delivery] = session.info.pop(_PENDING, [])
-        settings = runtime.settings
+        settings = cast(MembersSettings, runtime.settings)
         adapters = configured_adapters(settings, _address_lookup(runtime))
         if pending and adapters:
             task = asyncio.get_running_loop().create_task(
@@ -142,4 +144,4 @@ async def mark_all_read(*, uow: UnitOfWork, user_id: uuid.UUID) -> int:
         .values(read_at=utcnow())
     )
     await uow.commit()
-    return int(result.rowcount or 0)
+    return affected_rows(result)
