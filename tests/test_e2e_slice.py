@@ -1,19 +1,20 @@
 """The walking skeleton end to end: every process real, every call through the gateway.
 
-token → community → join → post → screening verdict → registration → metrics counts it,
-with every event on NATS as a CloudEvent.
+token → community → join → post → screening verdict → registration → metrics counts it →
+a goal shows the count as progress, with every event on NATS as a CloudEvent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import nats
 import pytest
 
+from hearth_members.models import GoalMetric
 from servicekit.testing.harness import eventually
 from servicekit.testing.platform import Platform
 
@@ -125,6 +126,27 @@ async def test_walking_skeleton_end_to_end(platform: Platform, gw: httpx.AsyncCl
 
         await eventually(counted, timeout=30)
 
+        # A goal's progress comes from metrics' measured facts, kept by members as a read model;
+        # members accepts exactly the metric names of metrics' catalogue.
+        r = await gw.get("/api/metrics/catalogue", headers=member)
+        assert r.status_code == 200, r.text
+        assert [m["name"] for m in r.json()["items"]] == list(get_args(GoalMetric))
+        r = await gw.post(
+            f"/api/members/communities/{community}/goals",
+            json={"metric": "joins", "target": 4, "deadline": "2030-12-31"},
+            headers=operator,
+        )
+        assert r.status_code == 201, r.text
+
+        async def goal_measured() -> dict | None:
+            r = await gw.get(f"/api/members/communities/{community}/goals", headers=member)
+            assert r.status_code == 200, r.text
+            [goal] = r.json()
+            return goal if goal["current"] == 3 else None
+
+        goal = await eventually(goal_measured, timeout=30)
+        assert (goal["progress"], goal["status"]) == (0.75, "on_track")
+
         # Every event on NATS is a binary-mode CloudEvent whose type matches its subject.
         await asyncio.sleep(0.3)
         types = set()
@@ -142,6 +164,7 @@ async def test_walking_skeleton_end_to_end(platform: Platform, gw: httpx.AsyncCl
             "hearth.content.post.published.v1",
             "hearth.content.post.held.v1",
             "hearth.events.registration.confirmed.v1",
+            "hearth.metrics.community.measured.v1",
         } <= types
     finally:
         await nc.close()

@@ -1,4 +1,4 @@
-"""Communities: profile and settings, archive/restore, goals, welcome templates, visibility."""
+"""Communities: profile and settings, archive/restore, welcome templates, visibility."""
 
 from __future__ import annotations
 
@@ -96,31 +96,6 @@ async def test_update_archive_restore_and_events(
         if "rules" in e.data["changed"]
     ]
     assert updated and updated[0].data["visibility"] == "private"
-
-
-async def test_goals_are_stored_and_progress_is_null_for_now(
-    members: RunningService, identities: Identities, make_world: Any
-) -> None:
-    w = await make_world(members, identities)
-    goal = {"metric": "retention.d30", "target": 0.4, "deadline": "2027-03-31"}
-    for who in (w.mod, w.member):
-        r = await members.client.post(w.url + "/goals", json=goal, headers=w.h(who))
-        assert r.status_code == 403
-    r = await members.client.post(w.url + "/goals", json=goal, headers=w.h(w.admin))
-    assert r.status_code == 201, r.text
-    created = r.json()
-    assert created["owner_id"] == str(w.admin) and created["progress"] is None
-    assert "metrics" in created["progress_note"]
-    r = await members.client.post(
-        w.url + "/goals", json={**goal, "target": -1, "metric": "Bad Name"}, headers=w.h(w.admin)
-    )
-    assert r.status_code == 422
-    r = await members.client.get(w.url + "/goals", headers=w.h(w.member))
-    assert [g["metric"] for g in r.json()] == ["retention.d30"]
-    url = f"{w.url}/goals/{created['id']}"
-    assert (await members.client.delete(url, headers=w.h(w.member))).status_code == 403
-    assert (await members.client.delete(url, headers=w.h(w.owner))).status_code == 204
-    assert (await members.client.delete(url, headers=w.h(w.owner))).status_code == 404
 
 
 async def test_welcome_notification_uses_the_community_template(

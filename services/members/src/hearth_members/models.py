@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
 from pydantic import Field as PydanticField
@@ -362,7 +362,7 @@ class InvitePublic(MembersModel):
 
 
 class Goal(MembersModel, table=True):
-    """A measurable community goal; progress is read from metrics (not stored here)."""
+    """A measurable community goal; progress comes from metrics' measurements, not stored here."""
 
     __tablename__ = "goals"
 
@@ -375,17 +375,32 @@ class Goal(MembersModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
+# Metrics' catalogue (GET /api/metrics/catalogue): public, stable names that metrics adds to and
+# never renames. Members keeps its own copy instead of calling metrics (no synchronous calls
+# between contexts); the end-to-end test checks that the two lists agree.
+GoalMetric = Literal["joins", "posts_submitted", "posts_published", "registrations"]
+
+
 class GoalCreate(MembersModel):
     """Body of POST /communities/{id}/goals."""
 
-    metric: str = PydanticField(min_length=1, max_length=120, pattern=r"^[a-z][a-z0-9_.]*$")
+    metric: GoalMetric
     target: float = Field(gt=0)
     deadline: date
     owner_id: uuid.UUID | None = None
 
 
+class GoalStatus(StrEnum):
+    """Where a goal stands against its latest measurement."""
+
+    no_data = "no_data"  # metrics has not measured the metric in this community yet
+    on_track = "on_track"  # below target, deadline not passed
+    achieved = "achieved"  # current >= target
+    missed = "missed"  # deadline passed and current < target
+
+
 class GoalPublic(MembersModel):
-    """A goal; `progress` is null until metrics reports it (see README: goals)."""
+    """A goal with its latest measurement from metrics (see README: goals)."""
 
     id: uuid.UUID
     community_id: uuid.UUID
@@ -394,8 +409,22 @@ class GoalPublic(MembersModel):
     deadline: date
     owner_id: uuid.UUID
     created_at: datetime
-    progress: float | None = None
-    progress_note: str = "progress is computed by metrics and not yet wired into members"
+    current: float | None = None
+    progress: float | None = None  # current / target, not capped: 1.2 means 120 %
+    measured_at: datetime | None = None
+    status: GoalStatus = GoalStatus.no_data
+
+
+class CommunityMeasurement(MembersModel, table=True):
+    """Read model of metrics' community.measured facts: the newest value per community metric."""
+
+    __tablename__ = "community_measurements"
+
+    # No foreign key to communities: a read model takes what its producer says, in any order.
+    community_id: uuid.UUID = Field(primary_key=True)
+    metric: str = Field(primary_key=True, max_length=120)
+    value: float
+    measured_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class RoleChange(MembersModel):

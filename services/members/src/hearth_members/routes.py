@@ -119,18 +119,16 @@ async def restore_community(
 async def list_goals(
     community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
 ) -> list[GoalPublic]:
-    """A community's goals; progress is null until metrics provides it."""
-    rows = await service.list_goals(uow=uow, community_id=community_id, actor=actor)
-    return [GoalPublic.model_validate(g, from_attributes=True) for g in rows]
+    """A community's goals with progress and status from metrics' latest measurements."""
+    return await service.list_goals(uow=uow, community_id=community_id, actor=actor)
 
 
 @router.post(C + "/goals", status_code=status.HTTP_201_CREATED)
 async def create_goal(
     community_id: uuid.UUID, body: GoalCreate, uow: UnitOfWorkDep, actor: CurrentPrincipal
 ) -> GoalPublic:
-    """Add a goal (owner, admin)."""
-    goal = await service.create_goal(uow=uow, community_id=community_id, data=body, actor=actor)
-    return GoalPublic.model_validate(goal, from_attributes=True)
+    """Add a goal on a metric of metrics' catalogue (owner, admin)."""
+    return await service.create_goal(uow=uow, community_id=community_id, data=body, actor=actor)
 
 
 @router.delete(C + "/goals/{goal_id}", status_code=status.HTTP_204_NO_CONTENT)

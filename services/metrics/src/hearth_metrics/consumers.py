@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hearth_metrics import service
 from hearth_metrics.models import Counter
 from servicekit.consumer import EventConsumer, Handler
+from servicekit.deps import handler_uow
 from servicekit.events import Envelope
 
 community_counts = EventConsumer("metrics__community_counts")
@@ -32,10 +33,13 @@ COUNTED: dict[str, Counter] = {
 def _counting(counter: Counter) -> Handler:
     async def handler(session: AsyncSession, envelope: Envelope) -> None:
         fact: CommunityFact = envelope.payload(CommunityFact)
-        await service.count(session=session, community_id=fact.community_id, counter=counter)
+        # The kernel commits the inbox row, the new count and its measured event together.
+        await service.count(
+            uow=handler_uow(session), community_id=fact.community_id, counter=counter
+        )
 
     handler.__name__ = f"count_{counter.value}"
-    handler.__doc__ = f"Add one to the community's {counter.value}."
+    handler.__doc__ = f"Add one to the community's {counter.value} and publish the new value."
     return handler
 
 

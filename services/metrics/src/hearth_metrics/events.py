@@ -1,7 +1,8 @@
 """Events metrics publishes (subjects `<prefix>.metrics.<entity>.<fact>.v<N>`).
 
-Defined before their producer exists: members consumes them for care journeys and tiers, and
-metrics adopts these contracts when it grows inactivity detection.
+`community.measured` is published with every counter change. `member.inactive` and
+`member.active` are defined before their producer exists: members consumes them for care
+journeys and tiers, and metrics adopts these contracts when it grows inactivity detection.
 """
 
 from __future__ import annotations
@@ -11,6 +12,19 @@ from datetime import datetime
 from typing import Literal
 
 from servicekit.events import Event, event_type
+
+MetricName = Literal["joins", "posts_submitted", "posts_published", "registrations"]
+"""The metrics catalogue: public and stable names (a name is added, never renamed or reused)."""
+
+
+@event_type("metrics.community.measured.v1")
+class CommunityMeasured(Event):
+    """A community metric has a new value (`measured_at` orders a community's measurements)."""
+
+    community_id: uuid.UUID
+    metric: MetricName
+    value: float
+    measured_at: datetime
 
 
 @event_type("metrics.member.inactive.v1")

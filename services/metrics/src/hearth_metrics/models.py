@@ -1,4 +1,4 @@
-"""Metrics' tables: per-community counters (plus the kernel's outbox/inbox/dead letters)."""
+"""Metrics' tables (per-community counters, plus the kernel's) and the metrics catalogue."""
 
 from __future__ import annotations
 
@@ -29,6 +29,22 @@ class Counter(StrEnum):
     posts_submitted = "posts_submitted"
     posts_published = "posts_published"
     registrations = "registrations"
+
+
+CATALOGUE: dict[Counter, str] = {
+    Counter.joins: "People joining the community (a member who leaves and returns counts again).",
+    Counter.posts_submitted: "Posts submitted to the community, whatever their review outcome.",
+    Counter.posts_published: "Posts published in the community (after review or screening).",
+    Counter.registrations: "Confirmed registrations for the community's activities.",
+}
+"""The metrics catalogue: every metric a community goal can be set on, with what it counts."""
+
+
+class MetricDescription(MetricsModel):
+    """One metric of the catalogue."""
+
+    name: Counter
+    description: str
 
 
 def _count_field() -> Any:

@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 
 from hearth_metrics import service
-from hearth_metrics.models import CommunityCountsPublic
+from hearth_metrics.models import CommunityCountsPublic, MetricDescription
 from servicekit.deps import SessionDep
-from servicekit.identity import Principal, require_roles
+from servicekit.identity import CurrentPrincipal, Principal, require_roles
+from servicekit.pagination import Page
 
 router = APIRouter(tags=["metrics"])
 # Community owners/admins get their own community's numbers once community roles flow here.
@@ -23,3 +24,9 @@ async def community_counts(
 ) -> CommunityCountsPublic:
     """A community's joins, posts and registrations so far (platform admins and operators)."""
     return await service.get_counts(session=session, community_id=community_id)
+
+
+@router.get("/catalogue")
+async def metrics_catalogue(_: CurrentPrincipal) -> Page[MetricDescription]:
+    """Every metric a community goal can be set on (any signed-in caller); one complete page."""
+    return Page(items=service.catalogue())
