@@ -333,6 +333,25 @@ def test_prod_exposes_only_the_gateway_and_confines_each_service() -> None:
         for peer in rule["to"]:
             targets |= set(peer["podSelector"].get("matchLabels", {}).values())
     assert targets == {"nats", "hearth-pg", "otel-collector"}
+    # The gateway: the services, NATS (webhooks), its database, the collector, and public
+    # HTTPS only (webhook receivers, OIDC JWKS) with every private range cut out.
+    gateway_egress = policies["gateway"]["spec"]["egress"]
+    pods = {
+        value
+        for rule in gateway_egress
+        for peer in rule["to"]
+        for value in peer.get("podSelector", {}).get("matchLabels", {}).values()
+    }
+    assert {"nats", "hearth-pg", "otel-collector"} <= pods
+    blocks = [(r, p["ipBlock"]) for r in gateway_egress for p in r["to"] if "ipBlock" in p]
+    assert len(blocks) == 1
+    rule, block = blocks[0]
+    assert [p["port"] for p in rule["ports"]] == [443]
+    assert {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16"} <= set(
+        block["except"]
+    )
+    nats_from = policies["nats"]["spec"]["ingress"][0]["from"][0]["podSelector"]
+    assert "hearth-gateway" in nats_from["matchExpressions"][0]["values"]
     # Service Services are ClusterIP: nothing but the Ingress reaches in.
     for svc in _by_kind(docs, "Service").values():
         assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"
