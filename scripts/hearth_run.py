@@ -256,7 +256,9 @@ def _write_private(path: Path, text: str) -> None:
 
 
 def ensure_keys() -> dict[str, Path]:
-    """Development keys under var/keys, made once: the assertion key pair and the token key."""
+    """Development keys under var/keys, made once: the assertion key pair, the token key and
+    the keyring that encrypts webhook secrets."""
+    from hearth_gateway.webhook_keys import add_key
     from servicekit.identity import generate_keypair
 
     KEYS.mkdir(parents=True, exist_ok=True)
@@ -266,6 +268,7 @@ def ensure_keys() -> dict[str, Path]:
         "assertion_public": KEYS / "assertion.pub",
         "token_private": KEYS / "token.key",
         "token_public": KEYS / "token.pub",
+        "webhook_secrets": KEYS / "webhook-secrets.json",
     }
     for kind in ("assertion", "token"):
         private, public = paths[f"{kind}_private"], paths[f"{kind}_public"]
@@ -276,6 +279,9 @@ def ensure_keys() -> dict[str, Path]:
             say(f"generated development {kind} key pair in {KEYS}")
         if private.stat().st_mode & 0o077:
             private.chmod(0o600)  # a copied or restored key may have lost its mode
+    if not paths["webhook_secrets"].exists():
+        add_key(paths["webhook_secrets"])
+        say(f"generated development webhook-secret keyring in {KEYS}")
     return paths
 
 
@@ -505,6 +511,7 @@ def child_env(nats_url: str, keys: dict[str, Path], urls: dict[str, str]) -> dic
     env.setdefault("HEARTH_IDENTITY_PUBLIC_KEY_FILE", str(keys["assertion_public"]))
     env.setdefault("HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE", str(keys["assertion_private"]))
     env.setdefault("HEARTH_GATEWAY_TOKEN_PRIVATE_KEY_FILE", str(keys["token_private"]))
+    env.setdefault("HEARTH_GATEWAY_WEBHOOK_SECRET_KEYS_FILE", str(keys["webhook_secrets"]))
     for svc, url in urls.items():
         env[f"HEARTH_{svc.upper()}_DATABASE_URL"] = url
     upstreams = {svc: f"http://{HOST}:{SERVICES[svc]}" for svc in urls}

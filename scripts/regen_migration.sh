@@ -3,12 +3,17 @@
 # deployed depends on the revision history yet). Serialized with flock so that two people
 # changing the same service's models cannot produce two heads.
 #   scripts/regen_migration.sh members
+#   scripts/regen_migration.sh gateway    # the gateway's own database, the same way
 set -euo pipefail
 svc="$1"
 cd "$(dirname "$0")/.."
 exec 9>"/tmp/hearth-regen-$svc.lock"
 flock 9
-versions="services/$svc/src/hearth_$svc/migrations/versions"
+if [ "$svc" = gateway ]; then
+  versions="gateway/src/hearth_gateway/migrations/versions"
+else
+  versions="services/$svc/src/hearth_$svc/migrations/versions"
+fi
 tmp=$(mktemp -d)
 rm -f "$versions"/*.py
 upper=$(echo "$svc" | tr '[:lower:]' '[:upper:]')

@@ -149,20 +149,36 @@ def test_production_refuses_dev_accounts(keys) -> None:
         )
 
 
-def test_production_requires_key_files() -> None:
+def test_production_requires_key_files(keys) -> None:
     with pytest.raises(ValueError, match="private_key_file"):
         GatewaySettings(environment="production")
+    with pytest.raises(ValueError, match="webhook_secret_keys_file"):
+        GatewaySettings(
+            environment="production",
+            database_url="postgresql://db/gateway",
+            dev_accounts_enabled=False,
+            assertion_private_key_file=keys.assertion_file,
+            token_private_key_file=keys.token_file,
+        )
 
 
-def test_production_defaults_disable_dev_accounts(keys) -> None:
+def test_production_defaults_disable_dev_accounts(keys, tmp_path) -> None:
+    from hearth_gateway.webhook_keys import add_key
+
+    add_key(tmp_path / "webhook-secrets.json")
     settings = GatewaySettings(
         environment="production",
         database_url="postgresql://db/gateway",
         assertion_private_key_file=keys.assertion_file,
         token_private_key_file=keys.token_file,
+        webhook_secret_keys_file=tmp_path / "webhook-secrets.json",
     )
     assert settings.dev_accounts_enabled is False
-    assert GatewaySettings(environment="development").dev_accounts_enabled is True
+    assert settings.webhook_allow_private_targets is False  # the SSRF guard is on
+    development = GatewaySettings(environment="development")
+    assert development.dev_accounts_enabled is True
+    assert development.webhook_allow_private_targets is True
+    assert GatewaySettings(environment="test").webhook_allow_private_targets is False
 
 
 def test_upstreams_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -214,6 +230,7 @@ def test_generate_keys_feeds_settings(tmp_path, capsys) -> None:
             database_url="postgresql://unused",
             assertion_private_key_file=env["HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE"],
             token_private_key_file=env["HEARTH_GATEWAY_TOKEN_PRIVATE_KEY_FILE"],
+            webhook_secret_keys_file=env["HEARTH_GATEWAY_WEBHOOK_SECRET_KEYS_FILE"],
         )
     )
     public = open(env["HEARTH_IDENTITY_PUBLIC_KEY_FILE"]).read()

@@ -68,13 +68,16 @@ async def test_merged_document_prefixes_paths_and_schemas(make_gateway, services
 async def test_no_docs_in_production(keys, tmp_path) -> None:
     from hearth_gateway.main import create_app
     from hearth_gateway.settings import GatewaySettings
+    from hearth_gateway.webhook_keys import add_key
 
+    add_key(tmp_path / "webhook-secrets.json")
     app = create_app(
         GatewaySettings(
             environment="production",
             database_url="postgresql://unused/gw",
             assertion_private_key_file=keys.assertion_file,
             token_private_key_file=keys.token_file,
+            webhook_secret_keys_file=tmp_path / "webhook-secrets.json",
         )
     )
     paths = {getattr(r, "path", None) for r in app.routes}

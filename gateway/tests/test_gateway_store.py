@@ -1,5 +1,6 @@
-"""The gateway database on the primary test backend (PostgreSQL when present): the migration,
-refresh-token rotation with reuse detection under concurrency, and API keys."""
+"""The gateway database on the primary test backend (PostgreSQL when present): the migration
+(matching the models), refresh-token rotation with reuse detection under concurrency, and API
+keys."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from hearth_gateway.main import MIGRATIONS_DIR
+from hearth_gateway.models import metadata
 from hearth_gateway.store import ApiKeyStore, RefreshRefused, RefreshStore
-from servicekit.db import Database
-from servicekit.migrations import upgrade_async
+from servicekit.db import Database, async_url
+from servicekit.migrations import KERNEL_TABLES, upgrade_async
 from servicekit.testing.backends import Backends
 
 
@@ -57,3 +63,22 @@ async def test_api_key_round_trip(db: Database) -> None:
     assert await store.authenticate(plaintext[:-1] + ("A" if plaintext[-1] != "A" else "B")) is None
     await store.revoke(record.id)
     assert await store.authenticate(plaintext) is None
+
+
+async def test_migrations_match_the_models(backends: Backends) -> None:
+    """The gateway's branch plus the kernel's (its outbox) build exactly its metadata."""
+    url = backends.database_url("gwmig")
+    await upgrade_async(MIGRATIONS_DIR, url)
+    engine = create_async_engine(async_url(url))
+    try:
+        async with engine.connect() as conn:
+
+            def diff(sync_conn):  # type: ignore[no-untyped-def]
+                ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+                return compare_metadata(ctx, metadata), set(inspect(sync_conn).get_table_names())
+
+            changes, tables = await conn.run_sync(diff)
+    finally:
+        await engine.dispose()
+    assert KERNEL_TABLES <= tables  # the outbox the gateway publishes through
+    assert changes == [], f"run scripts/regen_migration.sh gateway: {changes}"

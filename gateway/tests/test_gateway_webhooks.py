@@ -1,25 +1,39 @@
 """Webhooks end to end: events published on real JetStream, a durable consumer in the gateway,
-signed deliveries to a real HTTP receiver that fails for a while and then recovers."""
+signed deliveries to a real HTTP receiver that fails for a while and then recovers; secrets
+encrypted at rest and rolled; targets on private addresses refused (SSRF); auto-disable
+notifying the subscription's creator through members."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import MetaData, select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from hearth_gateway.dev_accounts import DEV_ACCOUNTS
+from hearth_gateway.webhook_keys import add_key
+from hearth_gateway.webhook_targets import PublicOnlyResolver, address_refusal
 from hearth_gateway.webhooks import matches, sign, verify_signature
+from hearth_members.app import definition as members_definition
+from servicekit.crypto import DecryptionError, Keyring
+from servicekit.db import async_url
 from servicekit.ids import utcnow
-from servicekit.testing.harness import Broker, eventually, relay_envelope
+from servicekit.testing.harness import Broker, Identities, eventually, relay_envelope
 
 SECRET = "whsec_test_secret_0123456789"
 JOINED = "hearth.members.member.joined.v1"
+PUBLIC = "https://1.1.1.1/hook"  # a public address (never contacted: no dispatcher there)
+ADMIN = DEV_ACCOUNTS["admin"].subject
 
 
 @dataclass
@@ -28,6 +42,7 @@ class Receiver:
     fail_next: int = 0
     accepted: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
+    requests: int = 0
 
 
 @pytest.fixture
@@ -38,6 +53,7 @@ def receiver(server_thread) -> Iterator[Receiver]:
     @app.post("/hook")
     async def hook(request: Request) -> JSONResponse:
         body = await request.body()
+        state.requests += 1
         if state.fail_next > 0:
             state.fail_next -= 1
             state.refused += 1
@@ -47,6 +63,7 @@ def receiver(server_thread) -> Iterator[Receiver]:
                 "event_id": request.headers["hearth-event-id"],
                 "attempt": int(request.headers["hearth-delivery-attempt"]),
                 "signed": verify_signature(SECRET, request.headers["hearth-signature"], body),
+                "signature": request.headers["hearth-signature"],
                 "body": body,
             }
         )
@@ -58,7 +75,15 @@ def receiver(server_thread) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def webhook_settings(nats_url: str, subject_prefix: str) -> dict[str, Any]:
+def key_file(tmp_path: Path) -> Path:
+    """A webhook-secret keyring file, as `hearth-gateway generate-keys` writes it."""
+    path = tmp_path / "webhook-secrets.json"
+    add_key(path)
+    return path
+
+
+@pytest.fixture
+def webhook_settings(nats_url: str, subject_prefix: str, key_file: Path) -> dict[str, Any]:
     return {
         "webhooks_enabled": True,
         "nats_url": nats_url,
@@ -67,6 +92,9 @@ def webhook_settings(nats_url: str, subject_prefix: str) -> dict[str, Any]:
         "webhook_poll_seconds": 0.05,
         "webhook_backoff_base_seconds": 0.05,
         "webhook_backoff_cap_seconds": 0.2,
+        "webhook_secret_keys_file": key_file,
+        # The receivers of these tests listen on 127.0.0.1; the SSRF tests turn this off.
+        "webhook_allow_private_targets": True,
     }
 
 
@@ -202,7 +230,7 @@ async def test_persistent_failure_disables_then_re_enable_resumes(
             return mine if mine["status"] == "disabled" else {}
 
         state = await eventually(disabled)
-        assert "3 consecutive failed deliveries" in state["disabled_reason"]
+        assert "3 consecutive failed deliveries (last: HTTP 503)" == state["disabled_reason"]
         assert "disabled after 3 consecutive failures" in caplog.text  # the alert
         refused = receiver.refused
         receiver.fail_next = 0
@@ -232,6 +260,8 @@ async def test_only_admins_manage_webhooks(client: httpx.AsyncClient) -> None:
             ("DELETE", f"/admin/webhooks/{uuid.uuid4()}"),
             ("GET", f"/admin/webhooks/{uuid.uuid4()}/deliveries"),
             ("POST", f"/admin/webhooks/{uuid.uuid4()}/replay"),
+            ("POST", f"/admin/webhooks/{uuid.uuid4()}/secret"),
+            ("POST", "/admin/webhooks/rotate-secrets-key"),
         ):
             response = await client.request(method, path, headers=headers, json={})
             assert response.status_code == status, (method, path, response.text)
@@ -241,18 +271,321 @@ async def test_webhook_admin_validation(client: httpx.AsyncClient) -> None:
     headers = await admin(client)
     bad = [
         {"url": "ftp://x", "event_types": ["*"]},
-        {"url": "https://x.example", "event_types": []},
-        {"url": "https://x.example", "event_types": ["Bad Type"]},
-        {"url": "https://x.example", "event_types": ["*"], "secret": "short"},
+        {"url": PUBLIC, "event_types": []},
+        {"url": PUBLIC, "event_types": ["Bad Type"]},
+        {"url": PUBLIC, "event_types": ["*"], "secret": "short"},
     ]
     for body in bad:
         assert (await client.post("/admin/webhooks", json=body, headers=headers)).status_code == 422
     missing = uuid.uuid4()
     assert (await client.delete(f"/admin/webhooks/{missing}", headers=headers)).status_code == 404
-    sub = await subscribe(client, headers, "https://x.example/hook", ["*"])
+    rolled = await client.post(f"/admin/webhooks/{missing}/secret", headers=headers)
+    assert rolled.status_code == 404
+    sub = await subscribe(client, headers, PUBLIC, ["*"])
+    too_long = await client.post(
+        f"/admin/webhooks/{sub['id']}/secret",
+        json={"previous_valid_seconds": 8 * 86_400},
+        headers=headers,
+    )
+    assert too_long.status_code == 422
     now = utcnow().isoformat()
     inverted = await client.post(
         f"/admin/webhooks/{sub['id']}/replay", json={"since": now, "until": now}, headers=headers
     )
     assert inverted.status_code == 422
     assert (await client.delete(f"/admin/webhooks/{sub['id']}", headers=headers)).status_code == 204
+
+
+# --------------------------------------------------------------------------- SSRF
+
+REFUSED_TARGETS = [
+    "http://127.0.0.1:8001/internal/accounts/verify",  # loopback: a service's own port
+    "http://localhost:8001/",  # a name that resolves to loopback
+    "http://127.1/",  # a short form of 127.0.0.1
+    "http://10.0.0.5/hook",  # private (the cluster network)
+    "http://172.16.3.4/",
+    "http://192.168.1.10/",
+    "http://169.254.169.254/latest/meta-data/",  # the cloud metadata service (link-local)
+    "http://[::1]/",
+    "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback
+    "http://[fd00::1]/",  # IPv6 unique local
+    "http://[fe80::1]/",  # IPv6 link-local
+    "http://0.0.0.0:8000/",  # unspecified
+    "http://224.0.0.1/",  # multicast
+    "http://100.64.0.1/",  # carrier-grade NAT: not globally routable
+    "http://240.0.0.1/",  # reserved
+]
+
+
+def test_address_policy() -> None:
+    assert address_refusal("127.0.0.1") == "loopback"
+    assert address_refusal("169.254.169.254") == "link-local"
+    assert address_refusal("10.1.2.3") == "private"
+    assert address_refusal("::ffff:10.1.2.3") == "private"
+    assert address_refusal("64:ff9b::a9fe:a9fe") == "link-local"  # NAT64 of 169.254.169.254
+    assert address_refusal("0.0.0.0") == "unspecified"
+    assert address_refusal("239.1.1.1") == "multicast"
+    assert address_refusal("1.1.1.1") is None
+    assert address_refusal("2606:4700:4700::1111") is None
+
+
+async def test_private_targets_refused_at_creation(client: httpx.AsyncClient) -> None:
+    """The shared test gateway runs with webhook_allow_private_targets off (environment test)."""
+    headers = await admin(client)
+    for url in REFUSED_TARGETS:
+        response = await client.post(
+            "/admin/webhooks", json={"url": url, "event_types": ["*"]}, headers=headers
+        )
+        assert response.status_code == 422, (url, response.text)
+        assert response.json()["type"] == "urn:hearth:problem:webhook-target-refused", url
+    for url in ("file:///etc/passwd", "gopher://1.1.1.1/", "http:///nohost"):
+        response = await client.post(
+            "/admin/webhooks", json={"url": url, "event_types": ["*"]}, headers=headers
+        )
+        assert response.status_code == 422, (url, response.text)
+    sub = await subscribe(client, headers, PUBLIC, ["*"])
+    moved = await client.patch(
+        f"/admin/webhooks/{sub['id']}",
+        json={"url": "http://169.254.169.254/latest/"},
+        headers=headers,
+    )
+    assert moved.status_code == 422 and "link-local" in moved.json()["detail"]
+    listed = (await client.get("/admin/webhooks", headers=headers)).json()
+    assert next(s for s in listed if s["id"] == sub["id"])["url"] == PUBLIC
+    assert not any(s["url"] in REFUSED_TARGETS for s in listed)
+
+
+async def test_delivery_checks_the_address_actually_connected_to(
+    make_gateway, webhook_settings, receiver: Receiver, nats_client, subject_prefix, tmp_path
+) -> None:
+    """Subscriptions made while private targets were allowed (or whose DNS changed since):
+    once the guard is on, nothing reaches them: an IP literal is checked before the request,
+    a name through the resolver that filters what DNS answers."""
+    with pytest.raises(OSError, match="refused"):
+        await PublicOnlyResolver().resolve("localhost", 80)
+    database = {"database_url": f"sqlite:///{tmp_path}/ssrf.db"}
+    by_name = receiver.url.replace("127.0.0.1", "localhost")
+    async with make_gateway(**webhook_settings, **database) as (_, http):
+        headers = await admin(http)
+        subs = [
+            await subscribe(http, headers, url, ["members.*"]) for url in (receiver.url, by_name)
+        ]
+    guarded = {**webhook_settings, "webhook_allow_private_targets": False}
+    async with make_gateway(**guarded, **database) as (_, http):
+        headers = await admin(http)
+        await Broker(nats_client, subject_prefix).publish(relay_envelope(JOINED, a=1))
+
+        async def refused() -> list[dict[str, Any]]:
+            logs = []
+            for sub in subs:
+                page = await http.get(f"/admin/webhooks/{sub['id']}/deliveries", headers=headers)
+                items = page.json()["items"]
+                if not items or "refused" not in (items[0]["last_error"] or ""):
+                    return []
+                logs.append(items[0])
+            return logs
+
+        logs = await eventually(refused)
+    assert receiver.requests == 0
+    assert "127.0.0.1 is a loopback address" in logs[0]["last_error"]
+    assert "localhost refused" in logs[1]["last_error"]
+
+
+# --------------------------------------------------------------------------- secrets at rest
+
+
+async def database_text(database_file: Path) -> str:
+    """Every value of every table of the gateway database, read directly, as one text."""
+    engine = create_async_engine(async_url(f"sqlite:///{database_file}"))
+    try:
+        async with engine.connect() as conn:
+            meta = MetaData()
+            await conn.run_sync(meta.reflect)
+            dump = []
+            for table in meta.sorted_tables:
+                rows = (await conn.execute(select(table))).all()
+                dump += [repr(tuple(row)) for row in rows]
+    finally:
+        await engine.dispose()
+    return "\n".join(dump)
+
+
+def keyring_in(key_file: Path) -> Keyring:
+    """The keyring a key file holds."""
+    return Keyring.from_json(key_file.read_text())
+
+
+def drop_key(key_file: Path, kid: str) -> None:
+    """Remove a retired key from the keyring file."""
+    doc = json.loads(key_file.read_text())
+    del doc["keys"][kid]
+    key_file.write_text(json.dumps(doc))
+
+
+async def stored_ciphertexts(database_file: Path) -> dict[str, str]:
+    """Subscription id -> the secret column as stored."""
+    engine = create_async_engine(async_url(f"sqlite:///{database_file}"))
+    try:
+        async with engine.connect() as conn:
+            meta = MetaData()
+            await conn.run_sync(meta.reflect, only=["webhook_subscriptions"])
+            table = meta.tables["webhook_subscriptions"]
+            rows = (await conn.execute(select(table.c.id, table.c.secret_encrypted))).all()
+    finally:
+        await engine.dispose()
+    return {str(uuid.UUID(str(r.id))): r.secret_encrypted for r in rows}
+
+
+def database_bytes(database_file: Path) -> bytes:
+    """The SQLite file and its write-ahead log, as stored on disk."""
+    parts = [database_file, database_file.with_name(database_file.name + "-wal")]
+    return b"".join(p.read_bytes() for p in parts if p.exists())
+
+
+async def test_secrets_are_encrypted_at_rest_and_roll_with_a_grace_period(
+    make_gateway, webhook_settings, receiver: Receiver, nats_client, subject_prefix, tmp_path
+) -> None:
+    broker = Broker(nats_client, subject_prefix)
+    database_file = tmp_path / "secrets.db"
+    database = {"database_url": f"sqlite:///{database_file}"}
+    keyring = keyring_in(webhook_settings["webhook_secret_keys_file"])
+    async with make_gateway(**webhook_settings, **database) as (_, http):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, receiver.url, ["members.*"])
+        other = await subscribe(http, headers, PUBLIC, ["events.*"])
+        generated = other.pop("secret")
+        assert generated.startswith("whsec_") and "secret" not in str(
+            (await http.get("/admin/webhooks", headers=headers)).json()
+        )
+        text = await database_text(database_file)
+        for plaintext in (SECRET, generated):
+            assert plaintext not in text
+            assert plaintext.encode() not in database_bytes(database_file)
+        ciphertext = (await stored_ciphertexts(database_file))[sub["id"]]
+        assert ciphertext.startswith(f"v1.{keyring.active_kid}.")
+        # The ciphertext opens with the key and this subscription's id, and only with both.
+        assert keyring.decrypt(ciphertext, context=sub["id"]) == SECRET
+        with pytest.raises(DecryptionError):
+            keyring.decrypt(ciphertext, context=other["id"])
+        with pytest.raises(DecryptionError):
+            Keyring.generate(keyring.active_kid).decrypt(ciphertext, context=sub["id"])
+
+        # Roll: a new secret, shown once; the old one keeps signing for the grace period.
+        rolled = await http.post(f"/admin/webhooks/{sub['id']}/secret", headers=headers)
+        assert rolled.status_code == 200, rolled.text
+        new_secret = rolled.json()["secret"]
+        assert new_secret != SECRET and rolled.json()["previous_secret_expires_at"]
+        assert new_secret not in await database_text(database_file)
+        await broker.publish(relay_envelope(JOINED, a=1))
+
+        async def one() -> bool:
+            return len(receiver.accepted) == 1
+
+        await eventually(one)
+        first = receiver.accepted[0]
+        assert first["signature"].count("v1=") == 2
+        assert verify_signature(new_secret, first["signature"], first["body"])
+        assert verify_signature(SECRET, first["signature"], first["body"])  # old still works
+
+        # Without a grace period the old secret stops signing at once.
+        again = await http.post(
+            f"/admin/webhooks/{sub['id']}/secret",
+            json={"secret": "whsec_chosen_by_the_receiver_0001", "previous_valid_seconds": 0},
+            headers=headers,
+        )
+        assert again.status_code == 200 and again.json()["previous_secret_expires_at"] is None
+        await broker.publish(relay_envelope(JOINED, a=2))
+
+        async def two() -> bool:
+            return len(receiver.accepted) == 2
+
+        await eventually(two)
+        second = receiver.accepted[1]
+        assert second["signature"].count("v1=") == 1
+        assert verify_signature(
+            "whsec_chosen_by_the_receiver_0001", second["signature"], second["body"]
+        )
+        assert not verify_signature(new_secret, second["signature"], second["body"])
+
+
+async def test_key_rotation_re_encrypts_every_secret(
+    make_gateway, webhook_settings, receiver: Receiver, nats_client, subject_prefix, tmp_path
+) -> None:
+    key_file: Path = webhook_settings["webhook_secret_keys_file"]
+    old_kid = keyring_in(key_file).active_kid
+    database_file = tmp_path / "rotate.db"
+    database = {"database_url": f"sqlite:///{database_file}"}
+    async with make_gateway(**webhook_settings, **database) as (_, http):
+        sub = await subscribe(http, await admin(http), receiver.url, ["members.*"])
+    new_kid = add_key(key_file, activate=True)  # rolled out with the old key still listed
+    async with make_gateway(**webhook_settings, **database) as (_, http):
+        headers = await admin(http)
+        first = await http.post("/admin/webhooks/rotate-secrets-key", headers=headers)
+        assert first.status_code == 200 and first.json() == {"rewritten": 1, "unreadable": 0}
+        second = await http.post("/admin/webhooks/rotate-secrets-key", headers=headers)
+        assert second.json() == {"rewritten": 0, "unreadable": 0}
+    assert (await stored_ciphertexts(database_file))[sub["id"]].startswith(f"v1.{new_kid}.")
+    # The old key can go now: deliveries are still signed with the same secret.
+    drop_key(key_file, old_kid)
+    async with make_gateway(**webhook_settings, **database) as (_, http):
+        await Broker(nats_client, subject_prefix).publish(relay_envelope(JOINED, a=1))
+
+        async def delivered() -> bool:
+            return len(receiver.accepted) == 1
+
+        await eventually(delivered)
+        assert receiver.accepted[0]["signed"]
+    # A keyring that lost the key: the secret is reported unreadable, not silently skipped.
+    stranger = tmp_path / "stranger.json"
+    add_key(stranger)
+    lost = {**webhook_settings, "webhook_secret_keys_file": stranger, "webhooks_enabled": False}
+    async with make_gateway(**lost, **database) as (_, http):
+        response = await http.post("/admin/webhooks/rotate-secrets-key", headers=await admin(http))
+        assert response.json() == {"rewritten": 0, "unreadable": 1}
+
+
+# --------------------------------------------------------------------------- disable → notice
+
+
+async def test_auto_disable_notifies_the_creator_in_members(
+    make_gateway,
+    webhook_settings,
+    receiver: Receiver,
+    launch,
+    identities: Identities,
+    nats_client,
+    subject_prefix: str,
+) -> None:
+    """Receiver always failing → subscription disabled → gateway.webhook.disabled.v1 from the
+    gateway's outbox → members' `members__gateway` consumer → the admin's inbox."""
+    members = await launch(members_definition)
+    broker = Broker(nats_client, subject_prefix)
+    settings = {**webhook_settings, "webhook_disable_after_failures": 2}
+    tokened = receiver.url.replace("http://", "http://hook:pw@") + "?token=s3cr3t-in-query"
+    async with make_gateway(**settings) as (_, http):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, tokened, ["events.*"])
+        receiver.fail_next = 1_000
+        await broker.publish(relay_envelope("hearth.events.activity.published.v1", a=1))
+
+        async def noticed() -> list[dict[str, Any]]:
+            inbox = await members.client.get(
+                "/me/notifications", headers=identities.headers(ADMIN, "admin")
+            )
+            assert inbox.status_code == 200, inbox.text
+            return [n for n in inbox.json()["items"] if n["kind"] == "webhook.disabled"]
+
+        notices = await eventually(noticed, timeout=20)
+        listed = (await http.get("/admin/webhooks", headers=headers)).json()
+        assert next(s for s in listed if s["id"] == sub["id"])["status"] == "disabled"
+    origin = receiver.url.removesuffix("/hook")
+    assert len(notices) == 1
+    assert notices[0]["data"]["subscription_id"] == sub["id"]
+    assert notices[0]["data"]["url_origin"] == origin and origin in notices[0]["body"]
+    assert notices[0]["data"]["failure_streak"] == 2
+    events = await broker.read(f"{subject_prefix}.gateway.webhook.disabled.v1")
+    assert len(events) == 1 and events[0].source == "/hearth/gateway"
+    data = events[0].data
+    assert data["created_by"] == str(ADMIN) and data["url_origin"] == origin
+    assert "s3cr3t" not in json.dumps(data) and "pw@" not in json.dumps(data)
+    assert data["reason"] == "2 consecutive failed deliveries (last: HTTP 503)"

@@ -2,7 +2,9 @@
 
 hearth-gateway serve [--host 127.0.0.1] [--port 8000] [--workers 1] [--migrate]
 hearth-gateway migrate            # the gateway database (refresh tokens, API keys, webhooks)
+hearth-gateway makemigrations "message"   # autogenerate a revision (scripts/regen_migration.sh)
 hearth-gateway generate-keys var/keys
+hearth-gateway new-webhook-key var/keys/webhook-secrets.json [--activate]
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth_gateway.settings import GatewaySettings
 from hearth_gateway.tokens import private_pem, public_pem
+from hearth_gateway.webhook_keys import add_key
 
 
 def generate_keys(folder: Path) -> None:
-    """Write assertion and token Ed25519 keys (never overwriting) and print the env to use."""
+    """Write assertion and token Ed25519 keys and the webhook-secret keyring (never overwriting)
+    and print the env to use."""
     folder.mkdir(parents=True, exist_ok=True)
+    webhook = folder / "webhook-secrets.json"
+    if webhook.exists():
+        raise SystemExit(f"{webhook} exists; refusing to overwrite it")
     files = {}
     for name in ("assertion", "token"):
         key = Ed25519PrivateKey.generate()
@@ -31,8 +38,10 @@ def generate_keys(folder: Path) -> None:
         private.write_text(private_pem(key))
         public.write_text(public_pem(key.public_key()))
         files[name] = (private.resolve(), public.resolve())
+    add_key(webhook)
     print(f"HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE={files['assertion'][0]}")
     print(f"HEARTH_GATEWAY_TOKEN_PRIVATE_KEY_FILE={files['token'][0]}")
+    print(f"HEARTH_GATEWAY_WEBHOOK_SECRET_KEYS_FILE={webhook.resolve()}")
     print(f"HEARTH_IDENTITY_PUBLIC_KEY_FILE={files['assertion'][1]}  # for every service")
 
 
@@ -48,7 +57,16 @@ def _migrate(database_url: str) -> None:
     from hearth_gateway.main import MIGRATIONS_DIR
     from servicekit.migrations import upgrade
 
-    upgrade(MIGRATIONS_DIR, database_url, kernel=False)  # no outbox/inbox tables here
+    # The gateway's branch plus the kernel's (its outbox), as in every service database.
+    upgrade(MIGRATIONS_DIR, database_url)
+
+
+def _makemigrations(database_url: str, message: str) -> None:
+    from hearth_gateway.main import MIGRATIONS_DIR
+    from servicekit.migrations import revision
+
+    _migrate(database_url)
+    revision(MIGRATIONS_DIR, database_url, message, branch="gateway")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,15 +79,33 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="upgrade the database first")
     sub.add_parser("migrate", help="upgrade the gateway database to the latest revision")
+    make = sub.add_parser("makemigrations", help="autogenerate a revision")
+    make.add_argument("message")
     keys = sub.add_parser("generate-keys", help="write development keys and exit")
     keys.add_argument("folder", type=Path)
+    webhook_key = sub.add_parser(
+        "new-webhook-key", help="add a key to the webhook-secret keyring file (created if missing)"
+    )
+    webhook_key.add_argument("file", type=Path)
+    webhook_key.add_argument(
+        "--activate", action="store_true", help="make it the key new secrets are encrypted with"
+    )
     args = parser.parse_args(argv)
     if args.command == "generate-keys":
         generate_keys(args.folder)
         return
+    if args.command == "new-webhook-key":
+        existed = args.file.exists()
+        kid = add_key(args.file, activate=args.activate)
+        state = "active" if args.activate or not existed else "not active yet"
+        print(f"added key {kid} to {args.file} ({state})")
+        return
     if args.command == "migrate":
         # Only the database URL: a migration Job gets no signing keys (least privilege).
         _migrate(MigrationSettings().database_url)
+        return
+    if args.command == "makemigrations":
+        _makemigrations(MigrationSettings().database_url, args.message)
         return
     settings = GatewaySettings()  # validated here too, so unsafe settings fail before binding
     if args.migrate:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from hearth_gateway import models
 from hearth_gateway.accounts import AccountsClient
 from hearth_gateway.authn import Authenticator
 from hearth_gateway.oidc import ExternalVerifier
@@ -28,12 +31,17 @@ from hearth_gateway.tokens import (
     private_pem,
     public_pem,
 )
+from hearth_gateway.webhook_keys import load_keyring
 from hearth_gateway.webhooks import WebhookDispatcher, WebhookPolicy, WebhookStore
 from servicekit.db import Database
+from servicekit.events import validate_prefix
 from servicekit.identity import AssertionSigner
+from servicekit.messaging import NatsConnection
 from servicekit.metrics import EdgeMetrics, HttpMetricsMiddleware, metrics_router
 from servicekit.migrations import upgrade_async
+from servicekit.outbox import Outbox
 from servicekit.problems import install_problem_handlers
+from servicekit.relay import OutboxRelay
 from servicekit.telemetry import setup_tracing
 
 log = logging.getLogger(__name__)
@@ -118,9 +126,27 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         leeway=settings.token_leeway_seconds,
     )
     limiter = make_limiter(settings)
-    webhook_store = WebhookStore(db)
+    webhook_store = WebhookStore(db, load_keyring(settings.webhook_secret_keys_file))
     dispatcher = None
+    nats: NatsConnection | None = None
+    relay: OutboxRelay | None = None
     if settings.webhooks_enabled:
+        # The gateway's one NATS connection: the webhook consumers read through it and the
+        # outbox relay publishes the gateway's own events (stream HEARTH_GATEWAY) through it.
+        prefix = validate_prefix(settings.subject_prefix)
+        nats = NatsConnection(settings.nats_url, name="hearth-gateway")
+        relay = OutboxRelay(
+            db,
+            models.kit,
+            nats,
+            context="gateway",
+            subject_prefix=prefix,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            retention_hours=settings.outbox_retention_hours,
+            stream_max_age_days=settings.stream_max_age_days,
+            stream_replicas=settings.stream_replicas,
+        )
         dispatcher = WebhookDispatcher(
             webhook_store,
             WebhookPolicy(
@@ -130,9 +156,11 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                 disable_after_failures=settings.webhook_disable_after_failures,
                 timeout_seconds=settings.webhook_timeout_seconds,
                 poll_seconds=settings.webhook_poll_seconds,
+                allow_private_targets=bool(settings.webhook_allow_private_targets),
             ),
-            nats_url=settings.nats_url,
-            prefix=settings.subject_prefix,
+            nats=nats,
+            outbox=Outbox(models.kit, source="/hearth/gateway", subject_prefix=prefix),
+            prefix=prefix,
             contexts=settings.webhook_contexts or list(settings.upstreams),
         )
     proxy = Proxy(
@@ -161,17 +189,30 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                 "`hearth-gateway generate-keys var/keys`"
             )
         if settings.migrate_on_start:
-            await upgrade_async(MIGRATIONS_DIR, settings.database_url, kernel=False)
+            await upgrade_async(MIGRATIONS_DIR, settings.database_url)
         await proxy.start()
         await accounts.start()
         await authenticator.start()
-        if dispatcher is not None:
+        relay_task = None
+        if nats is not None and relay is not None and dispatcher is not None:
+            nats.start()
+            relay_task = asyncio.create_task(relay.run(), name="gateway-outbox-relay")
             await dispatcher.start()
         try:
             yield
         finally:
             if dispatcher is not None:
                 await dispatcher.close()
+            if relay is not None and relay_task is not None:
+                relay.stop()  # finishes the batch in hand; what is left waits in the outbox
+                try:
+                    await asyncio.wait_for(relay_task, 5)
+                except (TimeoutError, asyncio.CancelledError):
+                    relay_task.cancel()
+                with contextlib.suppress(Exception):
+                    await relay.close()
+            if nats is not None:
+                await nats.close()
             await authenticator.close()
             await accounts.close()
             await proxy.close()

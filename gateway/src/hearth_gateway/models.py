@@ -1,4 +1,5 @@
-"""The gateway's own small database: refresh-token families and API keys (nothing else)."""
+"""The gateway's own small database: refresh-token families, API keys, webhooks, and the
+kernel's tables (the outbox through which it publishes its few events)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,14 @@ from sqlalchemy import (
     Uuid,
 )
 
+from servicekit.tables import KitTables
 from servicekit.types import UtcDateTime
 
 metadata = MetaData()
+# The kernel's outbox (with inbox, dead letters, idempotency keys, unused here) from the
+# `servicekit` migration branch: the gateway publishes gateway.webhook.disabled.v1 with the same
+# outbox and relay as every service, in the transaction that disables the subscription.
+kit = KitTables(metadata)
 
 # A family is one login: every refresh token rotated from it shares the family. Reusing a
 # token that was already rotated means it was stolen (or replayed): the whole family is revoked.
@@ -60,14 +66,18 @@ api_keys = Table(
     Column("last_used_at", UtcDateTime, nullable=True),
 )
 
-# Webhooks: a secret is kept (not hashed) because every delivery is signed with it.
+# Webhooks: every delivery is signed with the subscription's secret, so it cannot be hashed; it
+# is stored AES-256-GCM encrypted (servicekit.crypto, associated data = the subscription id).
+# After a roll the previous secret keeps signing too, until previous_secret_expires_at.
 webhook_subscriptions = Table(
     "webhook_subscriptions",
     metadata,
     Column("id", Uuid, primary_key=True),
     Column("url", String(2000), nullable=False),
     Column("event_types", JSON, nullable=False),  # patterns such as members.member.* or *
-    Column("secret", String(200), nullable=False),
+    Column("secret_encrypted", String(1000), nullable=False),
+    Column("previous_secret_encrypted", String(1000), nullable=True),
+    Column("previous_secret_expires_at", UtcDateTime, nullable=True),
     Column("status", String(16), nullable=False),  # active | disabled
     Column("disabled_reason", String(200), nullable=True),
     Column("failure_streak", Integer, nullable=False, default=0),

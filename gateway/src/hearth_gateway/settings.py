@@ -95,6 +95,14 @@ class GatewaySettings(ServiceSettings):
     webhook_disable_after_failures: int = Field(default=20, gt=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0)
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # Signing secrets are encrypted at rest (AES-256-GCM) under this keyring file, JSON
+    # {"active_kid": "k1", "keys": {"k1": "<base64 32 bytes>"}}; unset: an in-memory key (not
+    # allowed in production; secrets stored under it are unreadable after a restart).
+    webhook_secret_keys_file: Path | None = None
+    # SSRF guard: refuse targets on loopback, private, link-local, multicast, reserved or
+    # unspecified addresses, at creation and on every connection. None: off in development
+    # only (receivers on the developer's machine), on everywhere else.
+    webhook_allow_private_targets: bool | None = None
 
     @field_validator("api_key_route_scopes")
     @classmethod
@@ -133,6 +141,8 @@ class GatewaySettings(ServiceSettings):
             self.migrate_on_start = not production
         if self.dev_accounts_enabled is None:
             self.dev_accounts_enabled = not production
+        if self.webhook_allow_private_targets is None:
+            self.webhook_allow_private_targets = self.environment == "development"
         if production:
             problems = []
             if self.dev_accounts_enabled:
@@ -141,6 +151,8 @@ class GatewaySettings(ServiceSettings):
                 problems.append("assertion_private_key_file must be configured in production")
             if self.token_private_key_file is None:
                 problems.append("token_private_key_file must be configured in production")
+            if self.webhook_secret_keys_file is None:
+                problems.append("webhook_secret_keys_file must be configured in production")
             if self.database_url.startswith("sqlite"):
                 problems.append("database_url must be PostgreSQL in production")
             if "*" in self.cors_allow_origins and self.cors_allow_credentials:

@@ -5,7 +5,13 @@ Events arrive through one durable JetStream pull consumer per context stream
 deliveries it creates are committed, and the (subscription, event) unique key makes redelivery
 harmless. A dispatcher then POSTs each pending delivery, signed with HMAC-SHA256 over
 `<timestamp>.<body>` (`Hearth-Signature: t=<unix>,v1=<hex>`), retries failures with
-exponential back-off, keeps the log, and disables a subscription after persistent failure.
+exponential back-off, keeps the log, and disables a subscription after persistent failure —
+publishing `gateway.webhook.disabled.v1` from the same transaction (outbox), so members can tell
+the admin who created it.
+
+Secrets are stored encrypted (servicekit.crypto, associated data = the subscription id) and
+decrypted only to sign. Targets must be public addresses (hearth_gateway.webhook_targets) unless
+`webhook_allow_private_targets` is on.
 """
 
 from __future__ import annotations
@@ -22,17 +28,24 @@ import random
 import secrets
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
 from sqlalchemy import and_, delete, select, update
+from yarl import URL
 
+from hearth_gateway.events import WebhookDisabled
 from hearth_gateway.models import webhook_deliveries, webhook_subscriptions
-from servicekit.db import Database, upsert_insert
+from hearth_gateway.webhook_targets import PublicOnlyResolver, TargetRefused, literal_refusal
+from servicekit.crypto import DecryptionError, Keyring
+from servicekit.db import Database, affected_rows, upsert_insert
 from servicekit.events import CE_TYPE_PREFIX, Envelope, stream_name
 from servicekit.ids import utcnow, uuid7
+from servicekit.messaging import NatsConnection
+from servicekit.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +53,41 @@ CONSUMER = "gateway__webhooks"
 SIGNATURE_HEADER = "Hearth-Signature"
 
 
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The Hearth-Signature header value for a body sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def sign(secret: str, timestamp: int, body: bytes, *, also: Sequence[str] = ()) -> str:
+    """The Hearth-Signature header value: one `v1=` per secret (`also`: a rolled-over one)."""
+    macs = [f"v1={_mac(s, timestamp, body)}" for s in (secret, *also)]
+    return ",".join([f"t={timestamp}", *macs])
 
 
 def verify_signature(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
-    """What a receiver does: recompute, compare in constant time, refuse stale timestamps."""
+    """What a receiver does: recompute, compare each v1 in constant time, refuse stale times."""
+    parts = [p.strip().split("=", 1) for p in header.split(",")]
+    pairs = [(p[0], p[1]) for p in parts if len(p) == 2]
     try:
-        parts = dict(p.split("=", 1) for p in header.split(","))
-        timestamp = int(parts["t"])
-    except (ValueError, KeyError):
+        timestamp = int(next(v for k, v in pairs if k == "t"))
+    except (StopIteration, ValueError):
         return False
     if abs(time.time() - timestamp) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), f"t={timestamp},v1={parts.get('v1')}")
+    expected = _mac(secret, timestamp, body)
+    return any(hmac.compare_digest(expected, v) for k, v in pairs if k == "v1")
+
+
+def new_secret() -> str:
+    """A fresh signing secret (256 random bits)."""
+    return "whsec_" + secrets.token_urlsafe(32)
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of a URL: no credentials, path or query (they may hold tokens)."""
+    try:
+        return str(URL(url).origin())
+    except ValueError:
+        return "(invalid URL)"
 
 
 def matches(patterns: list[str], ce_type: str) -> bool:
@@ -75,6 +107,7 @@ class WebhookPolicy:
     timeout_seconds: float
     poll_seconds: float
     batch_size: int = 100
+    allow_private_targets: bool = False
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next attempt: exponential, capped, with +-20% jitter."""
@@ -82,22 +115,54 @@ class WebhookPolicy:
         return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
 
 
+SECRET_COLUMNS = ("secret_encrypted", "previous_secret_encrypted")
+
+
+def _without_secrets(row: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(row).items() if k not in SECRET_COLUMNS}
+
+
+def _previous_context(subscription_id: uuid.UUID) -> str:
+    # Its own associated data, so the two ciphertexts of a row cannot be swapped either.
+    return f"{subscription_id}:previous"
+
+
 class WebhookStore:
     """Subscriptions and the delivery log in the gateway database."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, keyring: Keyring) -> None:
         self.db = db
+        self.keyring = keyring
+
+    def _encrypt(self, subscription_id: uuid.UUID, secret: str) -> str:
+        return self.keyring.encrypt(secret, context=str(subscription_id))
+
+    def signing_secrets(self, row: dict[str, Any], now: datetime) -> list[str]:
+        """The secrets a delivery is signed with: the current one, then a rolled-over one
+        until it expires. Raises DecryptionError when the keyring cannot open them."""
+        subscription_id = row["subscription_id"] if "subscription_id" in row else row["id"]
+        found = [self.keyring.decrypt(row["secret_encrypted"], context=str(subscription_id))]
+        previous = row.get("previous_secret_encrypted")
+        until = row.get("previous_secret_expires_at")
+        if previous and until is not None and until > now:
+            found.append(self.keyring.decrypt(previous, context=_previous_context(subscription_id)))
+        return found
 
     async def create(
         self, *, url: str, event_types: list[str], secret: str | None, created_by: uuid.UUID
     ) -> dict[str, Any]:
-        """A new active subscription (its secret is generated unless given)."""
+        """A new active subscription (its secret is generated unless given); the row returned
+        carries the plaintext `secret` this once, the database only its ciphertext."""
         now = utcnow()
+        subscription_id = uuid7()
+        plaintext = secret or new_secret()
         row = {
-            "id": uuid7(),
+            "id": subscription_id,
             "url": url,
             "event_types": event_types,
-            "secret": secret or "whsec_" + secrets.token_urlsafe(32),
+            "secret_encrypted": self._encrypt(subscription_id, plaintext),
+            "previous_secret_encrypted": None,
+            "previous_secret_expires_at": None,
             "status": "active",
             "disabled_reason": None,
             "failure_streak": 0,
@@ -108,18 +173,119 @@ class WebhookStore:
         async with self.db.session() as session:
             await session.execute(webhook_subscriptions.insert().values(**row))
             await session.commit()
-        return row
+        return {**_without_secrets(row), "secret": plaintext}
+
+    async def roll_secret(
+        self, subscription_id: uuid.UUID, *, secret: str | None, previous_valid_seconds: int
+    ) -> tuple[str, datetime | None] | None:
+        """Replace the signing secret; the old one keeps signing alongside for the grace period.
+
+        Returns (new plaintext secret, when the old one stops signing), or None if no such
+        subscription. An old secret the keyring cannot decrypt any more is dropped.
+        """
+        plaintext = secret or new_secret()
+        subs = webhook_subscriptions
+        async with self.db.session() as session:
+            current = (
+                await session.execute(
+                    select(subs.c.secret_encrypted).where(subs.c.id == subscription_id)
+                )
+            ).scalar_one_or_none()
+            if current is None:
+                return None
+            previous: str | None = None
+            until: datetime | None = None
+            if previous_valid_seconds > 0:
+                try:
+                    old = self.keyring.decrypt(current, context=str(subscription_id))
+                    previous = self.keyring.encrypt(old, context=_previous_context(subscription_id))
+                    until = utcnow() + timedelta(seconds=previous_valid_seconds)
+                except DecryptionError:
+                    log.warning("webhook %s: old secret unreadable, not kept", subscription_id)
+            await session.execute(
+                update(subs)
+                .where(subs.c.id == subscription_id)
+                .values(
+                    secret_encrypted=self._encrypt(subscription_id, plaintext),
+                    previous_secret_encrypted=previous,
+                    previous_secret_expires_at=until,
+                    updated_at=utcnow(),
+                )
+            )
+            await session.commit()
+        return plaintext, until
+
+    async def reencrypt(self) -> dict[str, int]:
+        """Re-encrypt every secret under the keyring's active key (and drop expired previous
+        secrets); `unreadable` counts secrets under keys the keyring no longer holds."""
+        subs = webhook_subscriptions
+        now = utcnow()
+        rewritten = unreadable = 0
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(
+                        subs.c.id,
+                        subs.c.secret_encrypted,
+                        subs.c.previous_secret_encrypted,
+                        subs.c.previous_secret_expires_at,
+                    )
+                )
+            ).all()
+            for row in rows:
+                values: dict[str, Any] = {}
+                rekeyed = False
+                if not self.keyring.is_current(row.secret_encrypted):
+                    try:
+                        values["secret_encrypted"] = self._encrypt(
+                            row.id,
+                            self.keyring.decrypt(row.secret_encrypted, context=str(row.id)),
+                        )
+                        rekeyed = True
+                    except DecryptionError:
+                        unreadable += 1
+                previous = row.previous_secret_encrypted
+                if previous is not None:
+                    expired = row.previous_secret_expires_at is None or (
+                        row.previous_secret_expires_at <= now
+                    )
+                    if expired:
+                        values.update(
+                            previous_secret_encrypted=None, previous_secret_expires_at=None
+                        )
+                    elif not self.keyring.is_current(previous):
+                        context = _previous_context(row.id)
+                        try:
+                            values["previous_secret_encrypted"] = self.keyring.encrypt(
+                                self.keyring.decrypt(previous, context=context), context=context
+                            )
+                            rekeyed = True
+                        except DecryptionError:
+                            values.update(
+                                previous_secret_encrypted=None, previous_secret_expires_at=None
+                            )
+                if not values:
+                    continue
+                # Compare-and-set on the ciphertext read, so a concurrent roll is not undone.
+                result = await session.execute(
+                    update(subs)
+                    .where(subs.c.id == row.id, subs.c.secret_encrypted == row.secret_encrypted)
+                    .values(**values)
+                )
+                rewritten += int(rekeyed and affected_rows(result) == 1)
+            await session.commit()
+        return {"rewritten": rewritten, "unreadable": unreadable}
 
     async def list(self) -> builtins.list[dict[str, Any]]:
-        """Every subscription, newest first."""
+        """Every subscription, newest first (never their secrets)."""
         async with self.db.session() as session:
             rows = await session.execute(
                 select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at.desc())
             )
-            return [dict(r) for r in rows.mappings()]
+            return [_without_secrets(r) for r in rows.mappings()]
 
     async def get(self, subscription_id: uuid.UUID) -> dict[str, Any] | None:
-        """One subscription."""
+        """One subscription (never its secrets)."""
         async with self.db.session() as session:
             row = (
                 (
@@ -132,7 +298,7 @@ class WebhookStore:
                 .mappings()
                 .first()
             )
-        return dict(row) if row else None
+        return _without_secrets(row) if row else None
 
     async def update(self, subscription_id: uuid.UUID, **values: Any) -> dict[str, Any] | None:
         """Change url, filters or status (re-enabling resets the failure streak)."""
@@ -159,7 +325,7 @@ class WebhookStore:
                 delete(webhook_subscriptions).where(webhook_subscriptions.c.id == subscription_id)
             )
             await session.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return bool(affected_rows(result))
 
     async def deliveries(
         self, subscription_id: uuid.UUID, *, limit: int, before: datetime | None = None
@@ -187,7 +353,7 @@ class WebhookStore:
                 .values(status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None)
             )
             await session.commit()
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return affected_rows(result)
 
     async def ingest(self, envelope: Envelope) -> int:
         """One delivery per matching active subscription; idempotent per (subscription, event)."""
@@ -245,17 +411,18 @@ class WebhookDispatcher:
         store: WebhookStore,
         policy: WebhookPolicy,
         *,
-        nats_url: str,
+        nats: NatsConnection,
+        outbox: Outbox,
         prefix: str,
         contexts: list[str],
     ) -> None:
         self.store = store
         self.policy = policy
-        self.nats_url = nats_url
+        self.nats = nats  # shared with the gateway's outbox relay; owned by the app
+        self.outbox = outbox
         self.prefix = prefix
         self.contexts = contexts
         self._tasks: list[asyncio.Task[None]] = []
-        self._nc: Any = None
         self._http: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self.stopping = False
@@ -265,13 +432,13 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def start(self) -> None:
-        """Connect to NATS and start one consumer loop per context plus the sender loop."""
-        import nats
-
-        self._nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1)
+        """Start one consumer loop per context plus the sender loop."""
+        resolver = None if self.policy.allow_private_targets else PublicOnlyResolver()
         self._http = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(resolver=resolver, ttl_dns_cache=10),
             timeout=aiohttp.ClientTimeout(total=self.policy.timeout_seconds),
             cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,  # never through an environment proxy: the target check must hold
         )
         for context in self.contexts:
             self._tasks.append(asyncio.create_task(self._consume(context)))
@@ -287,13 +454,13 @@ class WebhookDispatcher:
                 await task
         if self._http is not None:
             await self._http.close()
-        if self._nc is not None:
-            await self._nc.close()
 
     async def _bind(self, context: str) -> Any:
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-        js = self._nc.jetstream()
+        js = self.nats.js
+        if js is None or not self.nats.connected:
+            raise ConnectionError("NATS is not connected yet")
         stream = stream_name(self.prefix, context)
         await js.stream_info(stream)  # the producer owns the stream; wait until it exists
         config = ConsumerConfig(
@@ -310,38 +477,46 @@ class WebhookDispatcher:
         return await js.pull_subscribe_bind(CONSUMER, stream)
 
     async def _consume(self, context: str) -> None:
-        import nats.errors
-
         while not self.stopping:
             try:
                 sub = await self._bind(context)
             except Exception:  # stream not created yet, or NATS down: try again shortly
                 await asyncio.sleep(1.0)
                 continue
-            while not self.stopping:
+            try:
+                await self._pull(context, sub)
+            finally:
+                # A subscription left behind makes the connection's drain() wait its timeout.
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+    async def _pull(self, context: str, sub: Any) -> None:
+        import nats.errors
+
+        while not self.stopping:
+            try:
+                messages = await sub.fetch(50, timeout=1.0)
+            except (nats.errors.TimeoutError, TimeoutError):
+                continue
+            except Exception as exc:  # e.g. consumer deleted, server restarted: rebind
+                log.warning("webhook consumer on %s: %r; rebinding", context, exc)
+                await asyncio.sleep(0.5)
+                return
+            for msg in messages:
                 try:
-                    messages = await sub.fetch(50, timeout=1.0)
-                except (nats.errors.TimeoutError, TimeoutError):
+                    envelope = Envelope.from_message(msg.headers, msg.data)
+                except ValueError:
+                    await msg.term()  # not a CloudEvent: never deliverable
                     continue
-                except Exception as exc:  # e.g. consumer deleted, server restarted: rebind
-                    log.warning("webhook consumer on %s: %r; rebinding", context, exc)
-                    await asyncio.sleep(0.5)
-                    break
-                for msg in messages:
-                    try:
-                        envelope = Envelope.from_message(msg.headers, msg.data)
-                    except ValueError:
-                        await msg.term()  # not a CloudEvent: never deliverable
-                        continue
-                    try:
-                        created = await self.store.ingest(envelope)
-                    except Exception as exc:
-                        log.warning("webhook ingest failed, will retry: %r", exc)
-                        await msg.nak(delay=1.0)
-                        continue
-                    await msg.ack()
-                    if created:
-                        self._wake.set()
+                try:
+                    created = await self.store.ingest(envelope)
+                except Exception as exc:
+                    log.warning("webhook ingest failed, will retry: %r", exc)
+                    await msg.nak(delay=1.0)
+                    continue
+                await msg.ack()
+                if created:
+                    self._wake.set()
 
     async def _send_loop(self) -> None:
         while not self.stopping:
@@ -368,7 +543,10 @@ class WebhookDispatcher:
                         select(
                             webhook_deliveries,
                             webhook_subscriptions.c.url,
-                            webhook_subscriptions.c.secret,
+                            webhook_subscriptions.c.secret_encrypted,
+                            webhook_subscriptions.c.previous_secret_encrypted,
+                            webhook_subscriptions.c.previous_secret_expires_at,
+                            webhook_subscriptions.c.created_by,
                         )
                         .join(
                             webhook_subscriptions,
@@ -399,12 +577,12 @@ class WebhookDispatcher:
                     )
                     .values(next_attempt_at=lease)
                 )
-                if result.rowcount == 1:  # type: ignore[attr-defined]
+                if affected_rows(result) == 1:
                     claimed.append(dict(row))
             await session.commit()
         by_subscription: dict[uuid.UUID, list[dict[str, Any]]] = {}
-        for row in claimed:
-            by_subscription.setdefault(row["subscription_id"], []).append(row)
+        for delivery in claimed:
+            by_subscription.setdefault(delivery["subscription_id"], []).append(delivery)
         await asyncio.gather(*(self._send_in_order(rows) for rows in by_subscription.values()))
         return len(claimed)
 
@@ -434,9 +612,21 @@ class WebhookDispatcher:
         assert self._http is not None
         body = row["payload"].encode()
         attempt = row["attempts"] + 1
+        try:
+            refusal = None if self.policy.allow_private_targets else literal_refusal(row["url"])
+            signing = self.store.signing_secrets(row, utcnow())
+        except TargetRefused as exc:
+            refusal = str(exc)
+        except DecryptionError as exc:
+            # Its key left the keyring: no delivery can be signed until the secret is rolled.
+            failure = f"signing secret unreadable: {exc}"
+            return await self._record(row, attempt, False, None, failure, failure)
+        if refusal is not None:
+            failure = f"webhook target refused: {refusal}"
+            return await self._record(row, attempt, False, None, failure, "target refused")
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: sign(row["secret"], int(time.time()), body),
+            SIGNATURE_HEADER: sign(signing[0], int(time.time()), body, also=signing[1:]),
             "Hearth-Event-Id": str(row["event_id"]),
             "Hearth-Event-Type": row["event_type"],
             "Hearth-Delivery-Id": str(row["id"]),
@@ -445,6 +635,7 @@ class WebhookDispatcher:
         }
         status_code: int | None = None
         error: str | None = None
+        summary: str | None = None
         try:
             async with self._http.post(
                 row["url"], data=body, headers=headers, allow_redirects=False
@@ -453,10 +644,10 @@ class WebhookDispatcher:
                 await response.read()
                 ok = 200 <= response.status < 300
                 if not ok:
-                    error = f"HTTP {response.status}"
+                    error = summary = f"HTTP {response.status}"
         except (aiohttp.ClientError, TimeoutError) as exc:
-            ok, error = False, repr(exc)[:500]
-        return await self._record(row, attempt, ok, status_code, error)
+            ok, error, summary = False, repr(exc)[:500], type(exc).__name__
+        return await self._record(row, attempt, ok, status_code, error, summary)
 
     async def _record(
         self,
@@ -465,6 +656,7 @@ class WebhookDispatcher:
         ok: bool,
         status_code: int | None,
         error: str | None,
+        summary: str | None = None,
     ) -> datetime | None:
         now = utcnow()
         subs = webhook_subscriptions
@@ -499,23 +691,49 @@ class WebhookDispatcher:
                     )
                 ).scalar_one()
                 if streak >= self.policy.disable_after_failures:
-                    await session.execute(
-                        update(subs)
-                        .where(subs.c.id == row["subscription_id"], subs.c.status == "active")
-                        .values(
-                            status="disabled",
-                            updated_at=now,
-                            disabled_reason=f"{streak} consecutive failed deliveries",
-                        )
-                    )
-                    # The notification: an error-level log line that alerting picks up, and the
-                    # reason on the subscription that admins see; deliveries stay queued and
-                    # resume when an admin re-enables it.
-                    log.error(
-                        "webhook subscription %s disabled after %d consecutive failures (%s)",
-                        row["subscription_id"],
-                        streak,
-                        row["url"],
-                    )
+                    await self._disable(session, row, streak, summary, now)
             await session.commit()
         return retry_at
+
+    async def _disable(
+        self,
+        session: Any,
+        row: dict[str, Any],
+        streak: int,
+        summary: str | None,
+        now: datetime,
+    ) -> None:
+        """Disable the subscription and, in the same transaction, record the event that gets
+        its creator notified (members consumes it); deliveries stay queued for a re-enable."""
+        subs = webhook_subscriptions
+        reason = f"{streak} consecutive failed deliveries" + (
+            f" (last: {summary})" if summary else ""
+        )
+        result = await session.execute(
+            update(subs)
+            .where(subs.c.id == row["subscription_id"], subs.c.status == "active")
+            .values(status="disabled", updated_at=now, disabled_reason=reason[:200])
+        )
+        if affected_rows(result) != 1:  # another replica (or an admin) disabled it first
+            return
+        origin = url_origin(row["url"])
+        await self.outbox.record(
+            session,
+            WebhookDisabled(
+                subscription_id=row["subscription_id"],
+                created_by=row["created_by"],
+                url_origin=origin,
+                reason=reason,
+                failure_streak=streak,
+                disabled_at=now,
+            ),
+            subject=str(row["subscription_id"]),
+        )
+        # Also an error-level line for log-based alerting (origin only: the path may hold a
+        # token).
+        log.error(
+            "webhook subscription %s disabled after %d consecutive failures (%s)",
+            row["subscription_id"],
+            streak,
+            origin,
+        )

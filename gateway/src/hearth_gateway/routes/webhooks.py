@@ -1,4 +1,4 @@
-"""Webhook subscriptions, their delivery log and replay (platform admins)."""
+"""Webhook subscriptions, their secrets, delivery log and replay (platform admins)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
 from hearth_gateway.routes.api_keys import AdminDep
+from hearth_gateway.webhook_targets import TargetRefused, check_target, parse_target
 from hearth_gateway.webhooks import WebhookStore
 from servicekit.problems import Problem
 from servicekit.types import UtcDatetime
@@ -28,9 +29,21 @@ StoreDep = Annotated[WebhookStore, Depends(_store)]
 
 
 def _check_url(value: str) -> str:
-    if not value.startswith(("https://", "http://")):
-        raise ValueError("the URL must be http(s)")
+    try:
+        parse_target(value)
+    except TargetRefused as exc:
+        raise ValueError(str(exc)) from exc
     return value
+
+
+async def _allowed_target(request: Request, url: str) -> None:
+    """422 unless the URL's host is (and resolves only to) public addresses, when enforced."""
+    if request.app.state.settings.webhook_allow_private_targets:
+        return
+    try:
+        await check_target(url)
+    except TargetRefused as exc:
+        raise Problem(422, "webhook-target-refused", "Webhook target refused", str(exc)) from exc
 
 
 class SubscriptionCreate(BaseModel):
@@ -76,6 +89,29 @@ class SubscriptionCreated(SubscriptionPublic):
     secret: str
 
 
+class SecretRoll(BaseModel):
+    """Roll the signing secret (generated unless given); the old one keeps signing alongside
+    for `previous_valid_seconds` (0 = stop at once), so receivers can switch without failures."""
+
+    secret: str | None = Field(default=None, min_length=16, max_length=200)
+    previous_valid_seconds: int = Field(default=86_400, ge=0, le=7 * 86_400)
+
+
+class SecretRolled(BaseModel):
+    """The new signing secret: shown this once."""
+
+    id: uuid.UUID
+    secret: str
+    previous_secret_expires_at: datetime | None
+
+
+class SecretsRekeyed(BaseModel):
+    """Secrets re-encrypted under the active key; `unreadable` ones need a roll."""
+
+    rewritten: int
+    unreadable: int
+
+
 class DeliveryPublic(BaseModel):
     """One entry of the delivery log."""
 
@@ -118,9 +154,10 @@ async def _existing(store: WebhookStore, subscription_id: uuid.UUID) -> dict[str
 
 @router.post("", status_code=201, response_model=SubscriptionCreated)
 async def create_subscription(
-    body: SubscriptionCreate, admin: AdminDep, store: StoreDep
+    body: SubscriptionCreate, request: Request, admin: AdminDep, store: StoreDep
 ) -> SubscriptionCreated:
-    """Subscribe a URL; the response is the only time the secret is shown."""
+    """Subscribe a URL (public addresses only); the only response that shows the secret."""
+    await _allowed_target(request, body.url)
     row = await store.create(
         url=body.url, event_types=body.event_types, secret=body.secret, created_by=admin.subject
     )
@@ -133,15 +170,42 @@ async def list_subscriptions(admin: AdminDep, store: StoreDep) -> list[Subscript
     return [_public(r) for r in await store.list()]
 
 
+@router.post("/rotate-secrets-key", response_model=SecretsRekeyed)
+async def rotate_secrets_key(admin: AdminDep, store: StoreDep) -> SecretsRekeyed:
+    """Re-encrypt every signing secret under the keyring's active key (key rotation)."""
+    return SecretsRekeyed(**await store.reencrypt())
+
+
 @router.patch("/{subscription_id}", response_model=SubscriptionPublic)
 async def update_subscription(
-    subscription_id: uuid.UUID, body: SubscriptionUpdate, admin: AdminDep, store: StoreDep
+    subscription_id: uuid.UUID,
+    body: SubscriptionUpdate,
+    request: Request,
+    admin: AdminDep,
+    store: StoreDep,
 ) -> SubscriptionPublic:
     """Change a subscription; re-enabling resumes its queued deliveries."""
     await _existing(store, subscription_id)
+    if body.url is not None:
+        await _allowed_target(request, body.url)
     row = await store.update(subscription_id, **body.model_dump(exclude_none=True))
     assert row is not None
     return _public(row)
+
+
+@router.post("/{subscription_id}/secret", response_model=SecretRolled)
+async def roll_secret(
+    subscription_id: uuid.UUID, admin: AdminDep, store: StoreDep, body: SecretRoll | None = None
+) -> SecretRolled:
+    """Replace the signing secret; the response is the only time the new one is shown."""
+    body = body or SecretRoll()
+    rolled = await store.roll_secret(
+        subscription_id, secret=body.secret, previous_valid_seconds=body.previous_valid_seconds
+    )
+    if rolled is None:
+        raise Problem(404, "not-found", "Not found", "no such webhook subscription")
+    secret, until = rolled
+    return SecretRolled(id=subscription_id, secret=secret, previous_secret_expires_at=until)
 
 
 @router.delete("/{subscription_id}", status_code=204)

@@ -12,6 +12,8 @@ from hearth_members.care.consumers import care as care_consumer
 from hearth_members.care.routes import router as care_router
 from hearth_members.care.scheduler import care_scheduler
 from hearth_members.cleanup import cleanup_loop
+from hearth_members.consumers import gateway_notices as gateway_consumer
+from hearth_members.consumers import measurements as measurements_consumer
 from hearth_members.consumers import sanctions as sanctions_consumer
 from hearth_members.incentives.consumers import points as points_consumer
 from hearth_members.incentives.routes import router as incentives_router
@@ -41,7 +43,14 @@ definition = ServiceDefinition(
         tiers_router,
         care_router,
     ],
-    consumers=[sanctions_consumer, points_consumer, tiers_consumer, care_consumer],
+    consumers=[
+        sanctions_consumer,
+        points_consumer,
+        tiers_consumer,
+        care_consumer,
+        measurements_consumer,
+        gateway_consumer,
+    ],
     background=[care_scheduler, cleanup_loop],
     default_port=8001,
 )

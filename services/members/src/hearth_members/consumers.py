@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hearth_members.lifecycle import end_membership, mute_member
 from hearth_members.models import Community
 from hearth_members.notifications import notify
-from hearth_members.service import active_membership
+from hearth_members.service import active_membership, record_measurement
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope
@@ -80,3 +80,71 @@ async def on_sanction_applied(session: AsyncSession, envelope: Envelope) -> None
             community_id=community.id,
             data={"evidence_ref": evidence},
         )
+
+
+measurements = EventConsumer("members__measurements")
+
+
+class CommunityMeasuredV1(BaseModel):
+    """What members reads from hearth.metrics.community.measured.v1 (any metric name is kept)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    community_id: uuid.UUID
+    metric: str
+    value: float
+    measured_at: datetime
+
+
+@measurements.handles("hearth.metrics.community.measured.v1")
+async def on_community_measured(session: AsyncSession, envelope: Envelope) -> None:
+    """Keep the newest measurement per community metric: goals read their progress from it."""
+    data: CommunityMeasuredV1 = envelope.payload(CommunityMeasuredV1)
+    await record_measurement(
+        uow=handler_uow(session),
+        community_id=data.community_id,
+        metric=data.metric,
+        value=data.value,
+        measured_at=data.measured_at,
+    )
+
+
+gateway_notices = EventConsumer("members__gateway")
+
+
+class WebhookDisabledV1(BaseModel):
+    """What members reads from hearth.gateway.webhook.disabled.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subscription_id: uuid.UUID
+    created_by: uuid.UUID
+    url_origin: str = ""
+    reason: str = ""
+    failure_streak: int | None = None
+    disabled_at: datetime | None = None
+
+
+@gateway_notices.handles("hearth.gateway.webhook.disabled.v1")
+async def on_webhook_disabled(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell the platform admin who created a webhook that the gateway disabled it."""
+    data: WebhookDisabledV1 = envelope.payload(WebhookDisabledV1)
+    target = data.url_origin or "its receiver"
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.created_by,
+        kind="webhook.disabled",
+        title="A webhook subscription was disabled",
+        body=(
+            f"Deliveries to {target} kept failing ({data.reason or 'persistent failure'}), so "
+            "the gateway disabled the subscription. Its events stay queued: re-enable it "
+            "once the receiver works again."
+        ),
+        data={
+            "subscription_id": str(data.subscription_id),
+            "url_origin": data.url_origin,
+            "reason": data.reason,
+            "failure_streak": data.failure_streak,
+            "disabled_at": data.disabled_at.isoformat() if data.disabled_at else None,
+        },
+    )
