@@ -114,6 +114,12 @@ def test_ignore_file_keeps_state_and_secrets_out() -> None:
     allowed = [r[1:] for r in rules if r.startswith("!")]
     assert "uv.lock" in allowed
     assert not any(a.startswith(("var", ".venv", ".tools", "tests", "deploy")) for a in allowed)
+    # Re-includes name their folders: older BuildKit ignores `!dir/*/file` (moby/moby#30018),
+    # which once sent an empty services/ to the build.
+    assert not any("*" in a.rsplit("/", 1)[0].replace("/**", "") for a in allowed), allowed
+    for svc in SERVICES:
+        where = "gateway" if svc == "gateway" else f"services/{svc}"
+        assert {f"{where}/pyproject.toml", f"{where}/src/**"} <= set(allowed), svc
 
 
 def test_every_service_value_is_a_package_with_its_console_script() -> None:
