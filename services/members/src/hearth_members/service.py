@@ -87,20 +87,28 @@ async def load_community(uow: UnitOfWork, community_id: uuid.UUID) -> Community:
     return community
 
 
-async def role_in(
-    uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID
-) -> CommunityRole | None:
-    """The user's role if they are an active member."""
-    found = await active_membership(uow, community_id, user_id)
-    return found.role if found else None
-
-
 async def visible_community(
     *, uow: UnitOfWork, community_id: uuid.UUID, actor: Principal
 ) -> tuple[Community, CommunityRole | None]:
     """A community the actor may see (private: members and staff only) and the actor's role."""
-    community = await load_community(uow, community_id)
-    role = await role_in(uow, community_id, actor.subject)
+    # One round trip for both: nearly every community-scoped request starts here.
+    stmt = (
+        select(Community, Membership)
+        .outerjoin(
+            Membership,
+            and_(
+                col(Membership.community_id) == col(Community.id),
+                col(Membership.user_id) == actor.subject,
+            ),
+        )
+        .where(col(Community.id) == community_id)
+    )
+    row = (await uow.session.exec(stmt)).first()
+    if row is None:
+        raise not_found("community", community_id)
+    community, membership = row
+    active = membership is not None and membership.status == MembershipStatus.active
+    role = membership.role if active and membership is not None else None
     if community.visibility == Visibility.private and not actor.is_staff and role is None:
         raise not_found("community", community_id)  # do not reveal private communities
     return community, role
