@@ -47,8 +47,9 @@ lint: install ## ruff and mypy over the repository
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy servicekit/src gateway/src services/*/src
 
-bench: install ## the benchmarks (bench/run.py)
+bench: install ## the benchmarks: platform (bench/run.py), then the gateway's upstream transports
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) gateway/bench/transports.py --seconds 5
 
 catalogue: install ## regenerate docs/events (AsyncAPI + JSON Schemas) from the event models
 	$(PY) -m servicekit.catalogue --out docs/events

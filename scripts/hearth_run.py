@@ -32,21 +32,21 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+# HEARTH_RUN_VAR, HEARTH_RUN_PORT_BASE and HEARTH_RUN_NATS_PORT exist so that a test (or a
+# second checkout) can run the whole runner beside a running `make run`; the defaults are the
+# documented ones.
+VAR = Path(os.environ.get("HEARTH_RUN_VAR") or ROOT / "var").resolve()
 LOGS = VAR / "log"
 KEYS = VAR / "keys"
 BIN = Path(sys.prefix) / "bin"  # the venv running this script holds every console script
 
 HOST = "127.0.0.1"
-GATEWAY_PORT = 8000
+GATEWAY_PORT = int(os.environ.get("HEARTH_RUN_PORT_BASE") or 8000)
 SERVICES: dict[str, int] = {
-    "members": 8001,
-    "content": 8002,
-    "events": 8003,
-    "moderation": 8004,
-    "metrics": 8005,
+    svc: GATEWAY_PORT + offset
+    for offset, svc in enumerate(["members", "content", "events", "moderation", "metrics"], 1)
 }
-NATS_PORT = 4222
+NATS_PORT = int(os.environ.get("HEARTH_RUN_NATS_PORT") or 4222)
 
 DEV_ACCOUNTS = [
     ("operator", "hearth-operator", "operator"),
@@ -512,6 +512,7 @@ def child_env(nats_url: str, keys: dict[str, Path], urls: dict[str, str]) -> dic
     env.setdefault("HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE", str(keys["assertion_private"]))
     env.setdefault("HEARTH_GATEWAY_TOKEN_PRIVATE_KEY_FILE", str(keys["token_private"]))
     env.setdefault("HEARTH_GATEWAY_WEBHOOK_SECRET_KEYS_FILE", str(keys["webhook_secrets"]))
+    env.setdefault("HEARTH_GATEWAY_DATABASE_URL", f"sqlite:///{VAR / 'gateway.db'}")
     for svc, url in urls.items():
         env[f"HEARTH_{svc.upper()}_DATABASE_URL"] = url
     upstreams = {svc: f"http://{HOST}:{SERVICES[svc]}" for svc in urls}

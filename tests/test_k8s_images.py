@@ -73,12 +73,21 @@ def test_final_stage_runs_as_non_root_with_no_build_tools() -> None:
     assert int(users[-1].split(":")[0]) >= 10000
     for word, args in final:
         if word == "RUN":
-            # Only user creation runs in the final stage; no package manager, no compiler.
-            assert not BUILD_TOOLS.search(args), args
+            # Only user creation and removals run in the final stage; no package manager, no
+            # compiler is used there (an `rm` of the base image's pip may name it).
+            for command in args.split("&&"):
+                if not command.strip().startswith("rm "):
+                    assert not BUILD_TOOLS.search(command), command
         if word == "COPY":
             assert args.startswith("--from=build"), f"only the built venv is copied: {args}"
     copies = [args for word, args in final if word == "COPY"]
     assert copies == ["--from=build --chown=0:0 /opt/hearth /opt/hearth"]
+    # The base image's own installer is removed, so nothing can be pip-installed at run time.
+    removals = " ".join(
+        c for w, a in final if w == "RUN" for c in a.split("&&") if c.strip().startswith("rm ")
+    )
+    for path in ("/usr/local/bin/pip", "site-packages/pip", "site-packages/setuptools"):
+        assert path in removals, path
 
 
 def test_installs_reproducibly_from_the_lock() -> None:
