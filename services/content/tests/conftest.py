@@ -22,8 +22,8 @@ from servicekit.testing.plugin import Launch
 
 @pytest.fixture
 async def content(launch: Launch) -> RunningService:
-    """A running content service."""
-    return await launch(definition)
+    """A running content service (its scheduled publisher passes every 0.2 s)."""
+    return await launch(definition, publish_tick_seconds=0.2)
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from hearth_content import models
 from hearth_content.consumers import memberships, screening
 from hearth_content.routes import router
+from hearth_content.scheduler import scheduled_publisher
 from hearth_content.settings import ContentSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -23,6 +24,7 @@ definition = ServiceDefinition(
     app_factory="hearth_content.app:create_app",
     routers=[router],
     consumers=[memberships, screening],
+    background=[scheduled_publisher],
     default_port=8002,
 )
 

@@ -35,6 +35,19 @@ class PostPublished(Event):
     published_at: datetime
 
 
+@event_type("content.post.scheduled.v1")
+class PostScheduled(Event):
+    """A post passed review and waits for its slot in the content calendar (`publish_at`)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    title: str
+    format: str
+    screening_id: uuid.UUID | None = None
+    publish_at: datetime
+
+
 @event_type("content.post.held.v1")
 class PostHeld(Event):
     """Review held a post back; it stays invisible to the community."""

@@ -9,7 +9,7 @@ store them rather than fail.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
@@ -20,7 +20,7 @@ from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime
+from servicekit.types import UtcDateTime, UtcDatetime
 
 
 class ContentModel(SQLModel, registry=registry()):
@@ -108,9 +108,10 @@ class PostFormat(StrEnum):
 
 
 class PostStatus(StrEnum):
-    """Where a post stands in review."""
+    """Where a post stands: in review, passed and waiting for its calendar slot, out, held."""
 
     pending_review = "pending_review"
+    scheduled = "scheduled"
     published = "published"
     held = "held"
 
@@ -118,6 +119,8 @@ class PostStatus(StrEnum):
 TITLE_MAX = 200
 BODY_MAX = 20_000
 URL_MAX = 2048
+# How far ahead the content calendar reaches: a slot years away is a typo, not a plan.
+SCHEDULE_HORIZON = timedelta(days=366)
 
 
 class PostBase(ContentModel):
@@ -130,7 +133,9 @@ class PostBase(ContentModel):
 
 
 class PostCreate(PostBase):
-    """Body of POST /communities/{community_id}/posts."""
+    """Body of POST /communities/{community_id}/posts; `publish_at` books a calendar slot."""
+
+    publish_at: UtcDatetime | None = None
 
     @field_validator("title")
     @classmethod
@@ -151,6 +156,18 @@ class PostCreate(PostBase):
             raise ValueError("url must be an absolute http(s) URL")
         return value
 
+    @field_validator("publish_at")
+    @classmethod
+    def _future_slot(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        now = utcnow()
+        if value <= now:
+            raise ValueError("publish_at must be in the future (omit it to publish on approval)")
+        if value > now + SCHEDULE_HORIZON:
+            raise ValueError("publish_at may be at most 366 days ahead")
+        return value
+
     @model_validator(mode="after")
     def _format_needs(self) -> PostCreate:
         if self.format == PostFormat.text:
@@ -167,7 +184,11 @@ class Post(PostBase, table=True):
     """A post submitted to a community; visible to its members once review publishes it."""
 
     __tablename__ = "posts"
-    __table_args__ = (Index("ix_posts_community_id_id", "community_id", "id"),)
+    __table_args__ = (
+        Index("ix_posts_community_id_id", "community_id", "id"),
+        # The scheduled publisher's scan: due slots of posts that passed review.
+        Index("ix_posts_status_publish_at", "status", "publish_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     community_id: uuid.UUID
@@ -176,6 +197,8 @@ class Post(PostBase, table=True):
     hold_reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     screening_id: uuid.UUID | None = None
     submitted_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # The calendar slot asked for: review still comes first; the post goes out at this time.
+    publish_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     held_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
@@ -189,5 +212,6 @@ class PostPublic(PostBase):
     status: PostStatus
     hold_reasons: list[str]
     submitted_at: datetime
+    publish_at: datetime | None
     published_at: datetime | None
     held_at: datetime | None

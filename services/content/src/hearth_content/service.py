@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlmodel import col, or_, select
 
-from hearth_content.events import PostHeld, PostPublished, PostSubmitted
+from hearth_content.events import PostHeld, PostPublished, PostScheduled, PostSubmitted
 from hearth_content.models import (
     COMMUNITY_STAFF_ROLES,
     Community,
@@ -29,6 +29,7 @@ from servicekit.identity import Principal
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams
 from servicekit.problems import Problem, forbidden, not_found
+from servicekit.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
 
@@ -134,18 +135,21 @@ async def apply_screening(
     if post.status != PostStatus.pending_review:
         return None
     now = utcnow()
-    if decision == "approved":
-        post.status = PostStatus.published
-        post.published_at = now
-        event: PostPublished | PostHeld = PostPublished(
+    event: PostPublished | PostScheduled | PostHeld
+    if decision == "approved" and post.publish_at is not None and _aware(post.publish_at) > now:
+        # Passed review before its calendar slot: the scheduled publisher releases it then.
+        post.status = PostStatus.scheduled
+        event = PostScheduled(
             post_id=post.id,
             community_id=post.community_id,
             author_id=post.author_id,
             title=post.title,
             format=post.format,
             screening_id=screening_id,
-            published_at=now,
+            publish_at=_aware(post.publish_at),
         )
+    elif decision == "approved":
+        event = _publish(post, now, screening_id)
     elif decision == "held":
         post.status = PostStatus.held
         post.held_at = now
@@ -171,6 +175,47 @@ async def apply_screening(
     uow.session.add(post)
     await uow.record(event, subject=str(post.id))
     return post
+
+
+async def publish_due(runtime: ServiceRuntime, *, now: datetime, batch: int = 100) -> int:
+    """Publish scheduled posts whose slot has come; the number published.
+
+    Safe with several replicas: due rows are claimed with `FOR UPDATE SKIP LOCKED` on
+    PostgreSQL, so replicas running this at once take different posts and each post is
+    published (and announced) once; SQLite has one writer at a time. The clock is a parameter
+    for tests.
+    """
+    async with runtime.db.session() as session:
+        uow = UnitOfWork(session, runtime)
+        due = (
+            select(Post)
+            .where(col(Post.status) == PostStatus.scheduled, col(Post.publish_at) <= now)
+            .order_by(col(Post.publish_at), col(Post.id))
+            .limit(batch)
+            .with_for_update(skip_locked=True)
+        )
+        posts = list((await session.exec(due)).all())
+        for post in posts:
+            event = _publish(post, now, post.screening_id)
+            session.add(post)
+            await uow.record(event, subject=str(post.id))
+        await uow.commit()
+    return len(posts)
+
+
+def _publish(post: Post, now: datetime, screening_id: uuid.UUID | None) -> PostPublished:
+    """Mark a post published now; the event announcing it."""
+    post.status = PostStatus.published
+    post.published_at = now
+    return PostPublished(
+        post_id=post.id,
+        community_id=post.community_id,
+        author_id=post.author_id,
+        title=post.title,
+        format=post.format,
+        screening_id=screening_id,
+        published_at=now,
+    )
 
 
 # --- Read models (from members' events) -------------------------------------------------------
