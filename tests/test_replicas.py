@@ -25,12 +25,13 @@ from servicekit.testing.harness import (
     running_service,
     test_settings,
 )
+from servicekit.testing.plugin import unavailable
 
 
 @pytest.fixture
 def pg_url(backends: Backends) -> str:
     if not backends.postgres_admin_url:
-        pytest.skip("replica tests need PostgreSQL (advisory-lock lease); none was found")
+        unavailable("replica tests need PostgreSQL (advisory-lock lease); none was found")
     return backends.database_url("replicas", "postgres")
 
 

@@ -106,6 +106,20 @@ async def test_ops_routes_are_for_staff_only(kit: RunningService, identities: Id
     assert set(outbox) == {"pending", "oldest_pending_age_seconds", "published_since_start"}
 
 
+async def test_a_forged_dead_letters_cursor_is_a_422(
+    kit: RunningService, identities: Identities
+) -> None:
+    from servicekit.pagination import encode_cursor
+
+    operator = identities.headers(uuid.uuid4(), "operator")
+    for values in ([5, str(uuid.uuid4())], ["2026-01-01T00:00:00+00:00", 5], ["x"]):
+        r = await kit.client.get(
+            "/admin/dead-letters", params={"cursor": encode_cursor(values)}, headers=operator
+        )
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, values
+        assert r.json()["type"] == "urn:hearth:problem:invalid-cursor"
+
+
 async def test_dead_letter_can_be_inspected_and_replayed(
     kit: RunningService, identities: Identities
 ) -> None:

@@ -193,6 +193,50 @@ async def test_poison_event_is_dead_lettered_and_consumer_keeps_going(
         await eventually(lambda: seen(runtime, later))
 
 
+async def _ddl(runtime, sql: str) -> None:
+    async with runtime.db.engine.begin() as conn:
+        await conn.exec_driver_sql(sql)
+
+
+async def test_a_failed_dead_letter_write_neither_stops_the_consumer_nor_loses_the_message(
+    any_database_url: str,
+    nats_url: str,
+    subject_prefix: str,
+    start_kit,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with start_kit(
+        any_database_url, nats_url, subject_prefix, consumer_max_deliver=2
+    ) as runtime:
+        (consumer,) = runtime.consumers
+        # The database refuses the dead-letter write (as in an outage), and only that write:
+        # the loop fails outside the handler, where nothing used to catch it.
+        await _ddl(runtime, "ALTER TABLE dead_letters RENAME TO dead_letters_away")
+        poison = await _write(runtime, "bad", poison=True)
+
+        async def failed_outside_the_handler() -> bool:
+            return consumer.loop_errors >= 1
+
+        await eventually(failed_outside_the_handler)
+        await _ddl(runtime, "ALTER TABLE dead_letters_away RENAME TO dead_letters")
+
+        async def dead_lettered():
+            async with runtime.db.session() as session:
+                return (await session.execute(select(runtime.tables.dead_letters))).all()
+
+        rows = await eventually(dead_lettered, timeout=30)
+        assert len(rows) == 1 and str(poison) in rows[0].body
+        # Delivered again after the failed write, although past max_deliver: not dropped.
+        assert rows[0].deliveries > 2
+        assert consumer.stats["dead_lettered"] == 1
+        # The same loop is still consuming.
+        later = await _write(runtime, "still going")
+        await eventually(lambda: seen(runtime, later))
+        assert all(not task.done() for task in consumer.tasks)
+    failures = [r for r in caplog.records if "failed outside its handler" in r.getMessage()]
+    assert failures and failures[0].exc_info is not None  # logged with the exception
+
+
 async def test_consumer_rebinds_when_its_durable_disappears(
     any_database_url: str, nats_url: str, subject_prefix: str, start_kit, nats_client
 ) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.events import Envelope, Event, event_type, nats_subject, stream_name
@@ -20,9 +22,10 @@ from servicekit.identity import (
     Principal,
     generate_keypair,
 )
-from servicekit.pagination import decode_cursor, encode_cursor
+from servicekit.pagination import cursor_key, decode_cursor, encode_cursor
 from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
+from servicekit.types import UtcDatetime, as_utc
 
 
 class DemoSettings(ServiceSettings):
@@ -190,6 +193,45 @@ def test_cursor_round_trip_and_tampering() -> None:
         with pytest.raises(Problem) as info:
             decode_cursor(bad)
         assert info.value.status == 422
+
+
+def test_cursor_key_reads_typed_values_and_refuses_the_rest() -> None:
+    ident = uuid.uuid4()
+    at, got = cursor_key(["2026-01-01T08:00:00+08:00", str(ident)], datetime, uuid.UUID)
+    assert at == datetime(2026, 1, 1, tzinfo=UTC) and at.tzinfo is UTC and got == ident
+    assert cursor_key([3, "x"], int, str) == (3, "x")
+    bad = [
+        ([str(ident), 5], [datetime, uuid.UUID]),  # well-formed JSON, wrong types
+        (["2026-01-01T00:00:00+00:00", {"a": 1}], [datetime, uuid.UUID]),
+        ([None], [uuid.UUID]),
+        (["not-a-uuid"], [uuid.UUID]),
+        ([True], [int]),
+        ([str(ident)], [datetime, uuid.UUID]),  # one value short
+        ([str(ident), str(ident)], [uuid.UUID]),  # one too many
+        (["9999-12-31T23:00:00-23:59", str(ident)], [datetime, uuid.UUID]),  # past year 9999
+    ]
+    for values, kinds in bad:
+        with pytest.raises(Problem) as info:
+            cursor_key(values, *kinds)
+        assert info.value.status == 422 and info.value.slug == "invalid-cursor", values
+
+
+def test_as_utc_refuses_instants_outside_the_calendar_as_a_value_error() -> None:
+    assert as_utc(datetime(2026, 1, 1, 8, tzinfo=timezone(timedelta(hours=8)))) == datetime(
+        2026, 1, 1, tzinfo=UTC
+    )
+    assert as_utc(datetime(2026, 1, 1)).tzinfo is UTC  # naive is taken to be UTC
+    for text in ("9999-12-31T23:00:00-23:59", "0001-01-01T00:00:00+23:59"):
+        with pytest.raises(ValueError, match="out of range"):
+            as_utc(datetime.fromisoformat(text))
+
+    class Stamped(BaseModel):
+        at: UtcDatetime
+
+    # Through Pydantic it is a validation error (a 422 in a request), not an OverflowError.
+    with pytest.raises(ValidationError) as info:
+        Stamped.model_validate({"at": "9999-12-31T23:00:00-23:59"})
+    assert info.value.errors()[0]["loc"] == ("at",)
 
 
 def test_assertion_keys_rotate_without_refusals() -> None:

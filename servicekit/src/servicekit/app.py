@@ -64,6 +64,8 @@ def create_service_app(
     # Order matters: the last added runs first. Metrics → identity → idempotency → routes.
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(IdentityMiddleware, verifier=verifier, exempt_paths=exempt)
-    # Outermost, so refused (401) and failed requests are counted too.
-    app.add_middleware(HttpMetricsMiddleware, metrics=metrics.http)
+    # Outermost, so refused (401) and failed requests are counted (and logged) too.
+    app.add_middleware(
+        HttpMetricsMiddleware, metrics=metrics.http, request_log=settings.request_log
+    )
     return app

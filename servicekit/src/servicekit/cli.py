@@ -54,6 +54,9 @@ def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> Non
             http="httptools",
             log_level=settings.log_level.lower(),
             proxy_headers=False,
+            # Its lines carry the raw path and query string (secrets: invite tokens, e-mail
+            # lookups); the app logs each request by route template instead (log_request).
+            access_log=False,
             timeout_graceful_shutdown=10,
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import nats.errors
 from nats.aio.msg import Msg
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError
 from opentelemetry import propagate, trace
 from sqlalchemy import select, update
@@ -154,6 +154,9 @@ class ConsumerRuntime:
         self.stopping = False
         self._busy: set[asyncio.Task[Any]] = set()  # loops in the middle of a message
         self.stats = {"handled": 0, "duplicates": 0, "retried": 0, "dead_lettered": 0}
+        # Failures outside the handler (dead-letter write, ack/nak/term, a bug in the loop):
+        # each one is logged, the batch is handed back and the loop starts over.
+        self.loop_errors = 0
         nats.on_reconnect.append(self._on_reconnect)
 
     def start(self) -> None:
@@ -195,25 +198,29 @@ class ConsumerRuntime:
             nats_subject(self.prefix, types[0]) if len(types) == 1 else f"{self.prefix}.{context}.>"
         )
 
+    def stream_config(self, context: str) -> StreamConfig:
+        """The producing context's stream as this consumer creates it if it is missing."""
+        return stream_config(
+            self.prefix,
+            context,
+            max_age_days=self.stream_max_age_days,
+            replicas=self.stream_replicas,
+        )
+
     async def _bind(self, context: str) -> Any:
         js = self.nats.js
         assert js is not None
-        await ensure_stream(
-            js,
-            stream_config(
-                self.prefix,
-                context,
-                max_age_days=self.stream_max_age_days,
-                replicas=self.stream_replicas,
-            ),
-        )
+        await ensure_stream(js, self.stream_config(context))
         stream = stream_name(self.prefix, context)
         config = ConsumerConfig(
             durable_name=self.consumer.name,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=self.ack_wait,
-            max_deliver=self.max_deliver,
+            # Unlimited on the server: this process counts deliveries and dead-letters at
+            # max_deliver. A server-side cap would drop a message for good whenever its last
+            # delivery could not be dead-lettered (the database away): it must come back.
+            max_deliver=-1,
             max_ack_pending=1000,
             filter_subject=self._filter(context),
         )
@@ -242,6 +249,17 @@ class ConsumerRuntime:
             self.rebind[context] = False
             try:
                 await self._pull(context, sub)
+            except Exception:
+                # Never let the task die: a dead loop consumes nothing and says nothing.
+                self.loop_errors += 1
+                log.exception(
+                    "consumer %s failed outside its handler on %s; rebinding",
+                    self.consumer.name,
+                    context,
+                )
+                self.rebind[context] = True
+                if not self.stopping:
+                    await asyncio.sleep(1.0)
             finally:
                 # Also when stop() cancels us: nats.py's fetch() takes messages off the queue
                 # without task_done(), so a subscription left behind makes drain() wait out
@@ -289,9 +307,25 @@ class ConsumerRuntime:
                         for rest in messages[i:]:
                             await rest.nak()
                         return
-                    await self._process(message)
+                    try:
+                        await self._process(message)
+                    except Exception:
+                        # Whatever failed (dead-letter write, ack), this message and the rest
+                        # of the batch come back after a pause instead of after ack_wait.
+                        await self._hand_back(messages[i:])
+                        raise
             finally:
                 self._busy.discard(task)
+
+    async def _hand_back(self, messages: list[Msg]) -> None:
+        for message in messages:
+            try:
+                await message.nak(delay=self._delay(message.metadata.num_delivered or 1))
+            except Exception:  # NATS away too: ack_wait redelivers it
+                pass
+
+    def _delay(self, delivered: int) -> float:
+        return self.backoff[min(delivered - 1, len(self.backoff) - 1)]
 
     async def _consumer_exists(self, context: str) -> bool:
         try:
@@ -338,8 +372,7 @@ class ConsumerRuntime:
                     await self._dead_letter(message, envelope, repr(exc), delivered)
                 else:
                     self.stats["retried"] += 1
-                    delay = self.backoff[min(delivered - 1, len(self.backoff) - 1)]
-                    await message.nak(delay=delay)
+                    await message.nak(delay=self._delay(delivered))
                 return
         self.stats["handled" if applied else "duplicates"] += 1
         await message.ack()

@@ -3,6 +3,10 @@
 `HEARTH_LOG_FORMAT=json` (the Kubernetes base sets it) or `text` (the default outside
 production). Log records carry messages, never request bodies; a filter also masks bearer
 tokens and JWT-shaped strings, so a careless `log.info("%s", headers)` cannot leak a credential.
+
+Requests are logged by `log_request` (logger `hearth.access`), never by uvicorn's access log:
+a raw path or query string can carry secrets (`/invites/<token>/redeem`, `?email=`), so the
+line names the route template instead.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from typing import Any
 from opentelemetry import trace
 
 request_id_var: ContextVar[str | None] = ContextVar("hearth_request_id", default=None)
+access_log = logging.getLogger("hearth.access")
 
 _SECRETS = re.compile(
     r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+"
     r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"  # a JWT / identity assertion
     r"|(://[^:/@\s]+:)[^@\s]+@"  # a password inside a URL
 )
-# Uvicorn's loggers come with their own handlers; route them through ours instead.
-_UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+# Uvicorn's loggers come with their own handlers; route them through ours instead. Its access
+# log is silenced outright: its lines carry the raw path and query string (see log_request).
+_UVICORN = ("uvicorn", "uvicorn.error")
+_UVICORN_ACCESS = "uvicorn.access"
 
 
 def redact(text: str) -> str:
@@ -39,6 +46,33 @@ def redact(text: str) -> str:
         return "***"
 
     return _SECRETS.sub(mask, text)
+
+
+def log_request(method: str, route: str, status: int, seconds: float) -> None:
+    """One access-log line: method, route template, status, duration and the request id.
+
+    Call it inside the request: the JSON format then adds the request, trace and span ids from
+    the context (the trace is the request's SERVER span), and `http` holds the fields.
+    """
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    request_id = request_id_var.get()
+    access_log.info(
+        "%s %s %d %.1fms%s",
+        method,
+        route,
+        status,
+        seconds * 1000,
+        f" request_id={request_id}" if request_id else "",
+        extra={
+            "http": {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(seconds * 1000, 2),
+            }
+        },
+    )
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,6 +98,9 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             out["request_id"] = request_id
+        http = getattr(record, "http", None)
+        if isinstance(http, dict):
+            out["http"] = http
         if record.exc_info:
             out["exception"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, ensure_ascii=False, default=str)
@@ -83,6 +120,11 @@ class RedactingFilter(logging.Filter):
 
 def configure_logging(service: str, level: str = "INFO", environment: str = "development") -> None:
     """Install one stdout handler on the root logger (JSON or text) and adopt uvicorn's loggers."""
+    # However uvicorn was started (access_log on or off): no handler and no propagation, so
+    # uvicorn's own check (`hasHandlers()`) turns its access log off per connection.
+    access = logging.getLogger(_UVICORN_ACCESS)
+    access.handlers.clear()
+    access.propagate = False
     fmt = os.environ.get("HEARTH_LOG_FORMAT") or ("json" if environment == "production" else "text")
     if fmt != "json":
         logging.basicConfig(level=level.upper())  # the readable default; a no-op if configured

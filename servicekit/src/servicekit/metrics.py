@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from servicekit.events import stream_name
-from servicekit.logging import request_id_var
+from servicekit.logging import log_request, request_id_var
 
 if TYPE_CHECKING:
     from servicekit.runtime import ServiceRuntime
@@ -79,7 +79,9 @@ def route_template(scope: dict[str, Any]) -> str:
 class HttpMetricsMiddleware:
     """Pure ASGI: time each request, note its status, label it with the route template.
 
-    Also puts the caller's request id (`x-request-id`, set by the gateway) in the logging context.
+    Also puts the caller's request id (`x-request-id`, set by the gateway) in the logging context
+    and, with `request_log`, writes the request's access-log line (servicekit.logging.log_request:
+    the same route label, never the raw path or query string).
     """
 
     def __init__(
@@ -87,10 +89,13 @@ class HttpMetricsMiddleware:
         app: Any,
         metrics: HttpMetrics,
         route_of: Callable[[dict[str, Any]], str] = route_template,
+        *,
+        request_log: bool = True,
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.route_of = route_of
+        self.request_log = request_log
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         """Wrap one request."""
@@ -115,9 +120,11 @@ class HttpMetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self.metrics.observe(
-                scope["method"], self.route_of(scope), status, time.perf_counter() - started
-            )
+            seconds = time.perf_counter() - started
+            route = self.route_of(scope)
+            self.metrics.observe(scope["method"], route, status, seconds)
+            if self.request_log:  # still inside the request: its ids are in context
+                log_request(scope["method"], route, status, seconds)
             request_id_var.reset(token)
 
 
@@ -219,6 +226,14 @@ class KernelCollector(Collector):
             for outcome, count in consumer.stats.items():
                 messages.add_metric([svc, consumer.consumer.name, outcome], count)
         yield messages
+        loop_errors = CounterMetricFamily(
+            "hearth_consumer_loop_errors",
+            "Failures outside the handler (dead-letter write, ack) the consumer loop survived.",
+            labels=["service", "consumer"],
+        )
+        for consumer in runtime.consumers:
+            loop_errors.add_metric([svc, consumer.consumer.name], consumer.loop_errors)
+        yield loop_errors
         lag = GaugeMetricFamily(
             "hearth_consumer_pending",
             "Messages in the stream not yet delivered to the durable consumer (lag).",
@@ -309,10 +324,13 @@ def generate_latest(registry: CollectorRegistry) -> bytes:
 class EdgeMetrics:
     """The gateway's /metrics: its own routes plus proxied calls labelled `/api/<context>`."""
 
-    def __init__(self, service: str = "gateway", contexts: Iterable[str] = ()) -> None:
+    def __init__(
+        self, service: str = "gateway", contexts: Iterable[str] = (), *, request_log: bool = True
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http = HttpMetrics(self.registry, service)
         self.contexts = frozenset(contexts)
+        self.request_log = request_log
 
     def _api_route(self, scope: dict[str, Any]) -> str:
         # /api/<context>/... → "/api/<context>" for known contexts only (bounded labels).
@@ -321,11 +339,13 @@ class EdgeMetrics:
 
     def wrap_proxy(self, proxy: Any) -> HttpMetricsMiddleware:
         """The proxy ASGI callable, measured."""
-        return HttpMetricsMiddleware(proxy, self.http, route_of=self._api_route)
+        return HttpMetricsMiddleware(
+            proxy, self.http, route_of=self._api_route, request_log=self.request_log
+        )
 
     def middleware(self, app: Any) -> HttpMetricsMiddleware:
         """For the gateway's own FastAPI routes (tokens, keys, probes)."""
-        return HttpMetricsMiddleware(app, self.http)
+        return HttpMetricsMiddleware(app, self.http, request_log=self.request_log)
 
     async def render(self) -> bytes:
         """The exposition text."""

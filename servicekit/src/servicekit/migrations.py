@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,7 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData, pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from servicekit.db import async_url, is_sqlite
 from servicekit.types import UtcDateTime
@@ -53,6 +55,50 @@ def upgrade(
 async def upgrade_async(migrations_dir: Path, database_url: str, *, kernel: bool = True) -> None:
     """Upgrade to heads from async code."""
     await asyncio.to_thread(upgrade, migrations_dir, database_url, kernel=kernel)
+
+
+@dataclass(frozen=True)
+class Revisions:
+    """A release's migration heads (its own branch and the kernel's) and every revision it has."""
+
+    heads: frozenset[str]
+    known: frozenset[str]
+
+    def compare(self, current: Iterable[str]) -> str:
+        """`ok`, `behind` (a migration is missing) or `ahead` (a newer release migrated it)."""
+        current = frozenset(current)
+        if current == self.heads:
+            return "ok"
+        unknown = current - self.known
+        # A revision of ours that is not a head has a descendant this database lacks; heads of
+        # ours missing with nothing newer in their place (e.g. never migrated) are missing too.
+        if (current & self.known) - self.heads or (self.heads - current and not unknown):
+            return "behind"
+        # Migrations are backward compatible with the release still running (operations.md,
+        # "Deploy"): old pods stay ready while the Job migrates ahead of the new rollout.
+        return "ahead"
+
+
+def revisions(migrations_dir: Path) -> Revisions:
+    """The heads and revisions of a service's migrations plus the kernel branch (no database)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config(migrations_dir, "sqlite://"))
+    return Revisions(
+        heads=frozenset(script.get_heads()),
+        known=frozenset(r.revision for r in script.walk_revisions()),
+    )
+
+
+async def current_revisions(engine: AsyncEngine) -> frozenset[str]:
+    """The revisions a database is at (empty when it was never migrated)."""
+    from alembic.migration import MigrationContext
+
+    def read(connection: Connection) -> frozenset[str]:
+        return frozenset(MigrationContext.configure(connection).get_current_heads())
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(read)
 
 
 def revision(migrations_dir: Path, database_url: str, message: str, *, branch: str) -> None:

@@ -13,7 +13,8 @@ from sqlalchemy import and_, or_, select
 from servicekit.consumer import replay_dead_letter
 from servicekit.deps import RuntimeDep
 from servicekit.identity import Principal, require_roles
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.migrations import current_revisions
+from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
 from servicekit.problems import Problem, not_found
 
 probes = APIRouter(tags=["probes"])
@@ -29,13 +30,24 @@ async def healthz() -> dict[str, str]:
 
 @probes.get("/readyz")
 async def readyz(runtime: RuntimeDep) -> dict[str, Any]:
-    """Ready: the database answers and NATS is connected."""
+    """Ready: the database answers at this release's schema and NATS is connected."""
     checks = {"database": "ok", "nats": "ok" if runtime.nats.connected else "down"}
     try:
-        await runtime.db.ping()
+        if runtime.revisions is None:
+            await runtime.db.ping()
+        else:  # reading the revisions is the database ping too
+            current = await current_revisions(runtime.db.engine)
+            checks["schema"] = runtime.revisions.compare(current)
     except Exception:
         checks["database"] = "down"
-    if any(v != "ok" for v in checks.values()):
+        if runtime.revisions is not None:
+            checks["schema"] = "unknown"
+    if checks.get("schema") == "behind":
+        context = runtime.definition.context
+        detail = f"the database schema is behind this release: run `hearth-{context} migrate`"
+        raise Problem(503, "not-ready", "Not ready", detail, checks=checks)
+    # `ahead` is ready: a newer release's backward-compatible migrations ran before its rollout.
+    if any(v not in ("ok", "ahead") for v in checks.values()):
         raise Problem(503, "not-ready", "Not ready", "a dependency is down", checks=checks)
     return {"status": "ok", "checks": checks}
 
@@ -83,7 +95,7 @@ async def list_dead_letters(
     t = runtime.tables.dead_letters
     stmt = select(t).order_by(t.c.created_at.desc(), t.c.id.desc()).limit(page.limit + 1)
     if page.after:
-        at, ident = datetime.fromisoformat(page.after[0]), uuid.UUID(page.after[1])
+        at, ident = cursor_key(page.after, datetime, uuid.UUID)
         stmt = stmt.where(or_(t.c.created_at < at, and_(t.c.created_at == at, t.c.id < ident)))
     async with runtime.db.session() as session:
         rows = [DeadLetterPublic.model_validate(r._mapping) for r in await session.execute(stmt)]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import uuid
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
@@ -10,6 +12,7 @@ from fastapi import Query
 from pydantic import BaseModel
 
 from servicekit.problems import Problem
+from servicekit.types import as_utc
 
 T = TypeVar("T")
 MAX_LIMIT = 200
@@ -34,6 +37,11 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values)).decode().rstrip("=")
 
 
+def invalid_cursor() -> Problem:
+    """The 422 every list answers for a cursor it did not make."""
+    return Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
+
+
 def decode_cursor(cursor: str) -> list[Any]:
     """The sort key inside a cursor; a 422 problem if it was tampered with."""
     try:
@@ -43,7 +51,37 @@ def decode_cursor(cursor: str) -> list[Any]:
             raise ValueError("cursor is not a list")
         return values
     except ValueError as exc:
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from exc
+        raise invalid_cursor() from exc
+
+
+def cursor_key(after: list[Any], *kinds: type) -> tuple[Any, ...]:
+    """The cursor's sort key read as `kinds` (uuid.UUID, datetime, int, str); else a 422.
+
+    A cursor is client input: well-formed JSON can still hold a number where a UUID was, or
+    one value too few, and that must be a 422, never a TypeError/AttributeError (a 500).
+    """
+    if len(after) != len(kinds):
+        raise invalid_cursor()
+    try:
+        return tuple(_read(value, kind) for value, kind in zip(after, kinds, strict=True))
+    except (TypeError, ValueError) as exc:
+        raise invalid_cursor() from exc
+
+
+def _read(value: Any, kind: type) -> Any:
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError("not an integer")
+        return value
+    if not isinstance(value, str):
+        raise TypeError("not a string")
+    if kind is str:
+        return value
+    if kind is uuid.UUID:
+        return uuid.UUID(value)
+    if kind is datetime:
+        return as_utc(datetime.fromisoformat(value))
+    raise AssertionError(f"cursor_key cannot read {kind!r}")  # a programming error, not input
 
 
 async def page_params(

@@ -126,6 +126,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        # The route template, not the path: a path can carry a secret (an invite token).
+        route = getattr(request.scope.get("route"), "path", "<unmatched>")
+        log.exception("unhandled error on %s %s", request.method, route)
         problem = Problem(500, "internal-error", "Internal error", "an unexpected error occurred")
         return problem_response(problem, request.url.path)

@@ -16,6 +16,7 @@ from servicekit.consumer import ConsumerRuntime, EventConsumer
 from servicekit.db import Database
 from servicekit.events import validate_prefix
 from servicekit.messaging import NatsConnection
+from servicekit.migrations import Revisions, revisions
 from servicekit.outbox import Outbox
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
@@ -70,6 +71,11 @@ class ServiceRuntime:
             retention_hours=settings.outbox_retention_hours,
             stream_max_age_days=settings.stream_max_age_days,
             stream_replicas=settings.stream_replicas,
+        )
+        # What /readyz compares the database with, read once: a pod of this release is ready
+        # only on a schema migrated this far. None for a service without Alembic migrations.
+        self.revisions: Revisions | None = (
+            revisions(definition.migrations_dir) if definition.migrations_dir.exists() else None
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []

@@ -44,6 +44,9 @@ class ServiceSettings(BaseSettings):
     stream_max_age_days: float = 30.0
     stream_replicas: int = 1
     log_level: str = "INFO"
+    # One INFO line per request (method, route template, status, duration, request and trace
+    # ids; never the raw path or query string), in place of uvicorn's access log.
+    request_log: bool = True
 
     @classmethod
     def settings_customise_sources(

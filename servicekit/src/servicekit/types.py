@@ -11,10 +11,18 @@ from sqlalchemy.types import TypeDecorator
 
 
 def as_utc(value: datetime) -> datetime:
-    """The same instant as an aware UTC datetime (naive values are taken to be UTC)."""
+    """The same instant as an aware UTC datetime (naive values are taken to be UTC).
+
+    Raises ValueError when that instant falls outside years 1-9999 in UTC (e.g.
+    `9999-12-31T23:00:00-23:59`): a ValueError is what Pydantic turns into a 422, while the
+    OverflowError from `astimezone` would pass through it as a 500.
+    """
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range once converted to UTC") from exc
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]

@@ -10,6 +10,7 @@ from typing import Any
 from hearth_events.app import definition
 from hearth_members.app import definition as members_definition
 from servicekit.ids import utcnow
+from servicekit.pagination import encode_cursor
 from servicekit.testing.harness import (
     Identities,
     RunningService,
@@ -258,6 +259,61 @@ async def test_invalid_bodies_and_unknown_things(
         headers=identities.headers(member),
     )
     assert r.status_code == 422
+
+
+async def test_times_beyond_the_calendar_in_utc_are_a_422_not_a_500(
+    events: RunningService, identities: Identities, directory
+) -> None:
+    community_id, _ = await directory.community(events)
+    staff = identities.headers(OPERATOR, "operator")
+    # Valid RFC 3339, but 23:59 behind UTC it is already year 10000 there.
+    for starts_at, ends_at in (
+        ("9999-12-31T23:00:00-23:59", "9999-12-31T23:30:00-23:59"),
+        ("0001-01-01T00:00:00+23:59", "2030-01-01T00:00:00+00:00"),
+    ):
+        body = activity_body(community_id, starts_at=starts_at, ends_at=ends_at)
+        r = await events.client.post("/activities", json=body, headers=staff)
+        assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, r.text
+        assert r.json()["type"] == "urn:hearth:problem:validation-error"
+        assert "starts_at" in {e["loc"][-1] for e in r.json()["errors"]}, r.json()
+
+
+async def test_well_formed_cursors_with_the_wrong_values_are_a_422(
+    events: RunningService, identities: Identities, directory
+) -> None:
+    community_id, [member] = await directory.community(events, members=1)
+    activity = await publish(events, identities, community_id)
+    at, ident = activity["starts_at"], activity["id"]
+    lists = (
+        (
+            "/activities",  # its cursor is [starts_at, id]
+            {"community_id": str(community_id)},
+            identities.headers(member),
+            [
+                [at, 5],  # a number where the id was (an AttributeError, a 500, before)
+                [at, {"id": ident}],
+                [5, ident],
+                [ident],
+                [None, None],
+                ["9999-12-31T23:00:00-23:59", ident],  # out of range once in UTC
+            ],
+        ),
+        (
+            f"/activities/{ident}/registrations",  # its cursor is [id]
+            {},
+            identities.headers(OPERATOR, "operator"),
+            [[5], [{"id": ident}], [None], ["not-a-uuid"], [ident, ident]],
+        ),
+    )
+    for url, params, headers, forged in lists:
+        for values in forged:
+            cursor = encode_cursor(values)
+            r = await events.client.get(url, params={**params, "cursor": cursor}, headers=headers)
+            assert r.status_code == 422 and r.headers["content-type"] == PROBLEM, (url, values)
+            assert r.json()["type"] == "urn:hearth:problem:invalid-cursor", r.text
+        # The list itself still answers.
+        r = await events.client.get(url, params={**params, "limit": 1}, headers=headers)
+        assert r.status_code == 200, r.text
 
 
 async def test_refusals(events: RunningService, identities: Identities, directory) -> None:

@@ -205,6 +205,19 @@ def _stop_process(proc: subprocess.Popen[bytes]) -> None:
 def resolve_backends() -> Backends:
     """Find or start NATS and PostgreSQL, honouring the environment and CI's requirements."""
     b = Backends()
+    try:
+        return _resolve(b)
+    except BaseException:
+        b.close()  # a refusal must not leave a nats-server, container or temp dir behind
+        raise
+
+
+def in_ci() -> bool:
+    """True under CI (`CI=true`): what a test could not start fails instead of skipping."""
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _resolve(b: Backends) -> Backends:
     # NATS
     url = os.environ.get("HEARTH_TEST_NATS_URL") or os.environ.get("NATS_URL")
     if url:
@@ -256,7 +269,7 @@ def resolve_backends() -> Backends:
         b.primary_db = "sqlite"
     elif wanted == "postgres" or b.postgres_admin_url:
         b.primary_db = "postgres"
-    ci = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    ci = in_ci()
     missing = [
         n for n, ok in (("NATS", b.nats_url), ("PostgreSQL", b.postgres_admin_url)) if not ok
     ]
@@ -267,6 +280,5 @@ def resolve_backends() -> Backends:
         or (ci and missing)
         or (b.primary_db == "postgres" and not b.postgres_admin_url)
     ):
-        b.close()
         raise RuntimeError(f"required test backends could not be started: {', '.join(missing)}")
     return b

@@ -5,12 +5,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from servicekit.identity import generate_keypair
-from servicekit.testing.backends import Backends, resolve_backends
+from servicekit.testing.backends import Backends, in_ci, resolve_backends
 from servicekit.testing.harness import (
     Broker,
     Identities,
@@ -33,6 +33,16 @@ def _get() -> Backends:
     if _backends is None:
         pytest.exit(f"hearth: {_error}", returncode=3)
     return _backends
+
+
+def unavailable(reason: str) -> NoReturn:
+    """Skip a test whose prerequisite is missing (reason shown with -ra); under CI, fail it.
+
+    The project's rule: CI never silently skips what it could not start.
+    """
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: this must run in CI)", pytrace=False)
+    pytest.skip(reason)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

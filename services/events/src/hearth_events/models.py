@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import AnyHttpUrl, TypeAdapter, field_validator, model_validator
@@ -13,7 +13,7 @@ from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime, UtcDatetime
+from servicekit.types import UtcDateTime, UtcDatetime, as_utc
 
 
 class EventsModel(SQLModel, registry=registry()):
@@ -91,7 +91,7 @@ class ActivityCreate(ActivityBase):
     def _aware(cls, value: datetime) -> datetime:
         if value.tzinfo is None:
             raise ValueError("must carry a UTC offset (RFC 3339)")
-        return value.astimezone(UTC)
+        return as_utc(value)  # a ValueError (422) when out of range in UTC, not OverflowError
 
     @field_validator("online_url")
     @classmethod

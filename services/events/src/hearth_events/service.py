@@ -24,8 +24,8 @@ from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
-from servicekit.problems import Problem, conflict, forbidden, not_found
+from servicekit.pagination import PageParams, cursor_key
+from servicekit.problems import conflict, forbidden, not_found
 from servicekit.types import as_utc
 
 ACTIVE = "active"
@@ -77,7 +77,7 @@ async def list_activities(
         .limit(page.limit + 1)
     )
     if page.after:
-        starts_at, ident = _activity_cursor(page.after)
+        starts_at, ident = cursor_key(page.after, datetime, uuid.UUID)
         stmt = stmt.where(
             or_(
                 col(Activity.starts_at) > starts_at,
@@ -172,7 +172,8 @@ async def list_registrations(
         .limit(page.limit + 1)
     )
     if page.after:
-        stmt = stmt.where(col(Registration.id) > _uuid(page.after[0]))
+        (after,) = cursor_key(page.after, uuid.UUID)
+        stmt = stmt.where(col(Registration.id) > after)
     return list((await uow.session.exec(stmt)).all())
 
 
@@ -252,21 +253,3 @@ async def _registration(
     )
     # populate_existing: after a rollback or a concurrent commit, read the row as it is now.
     return (await uow.session.exec(stmt.execution_options(populate_existing=True))).first()
-
-
-def _activity_cursor(after: list[Any]) -> tuple[datetime, uuid.UUID]:
-    try:
-        return as_utc(datetime.fromisoformat(after[0])), uuid.UUID(after[1])
-    except (IndexError, TypeError, ValueError) as exc:
-        raise _bad_cursor() from exc
-
-
-def _uuid(value: Any) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except (TypeError, ValueError, AttributeError) as exc:
-        raise _bad_cursor() from exc
-
-
-def _bad_cursor() -> Problem:
-    return Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid")
