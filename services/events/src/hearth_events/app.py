@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from hearth_events import models
 from hearth_events.consumers import memberships
 from hearth_events.routes import router
+from hearth_events.scheduler import reminder_scheduler
 from hearth_events.settings import EventsSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -23,6 +24,7 @@ definition = ServiceDefinition(
     app_factory="hearth_events.app:create_app",
     routers=[router],
     consumers=[memberships],
+    background=[reminder_scheduler],
     default_port=8003,
 )
 

@@ -36,6 +36,26 @@ class RegistrationConfirmed(Event):
     registered_at: datetime
 
 
+@event_type("events.registration.reminder_due.v1")
+class RegistrationReminderDue(Event):
+    """A registered member's activity starts soon: they are due a reminder (members' inbox).
+
+    Defined before its producer exists: members turns it into an `event.reminder` notification,
+    once per event id; the events context adopts this contract when it schedules reminders.
+    `online_url` or `location` (either may be absent) tells the member where to go.
+    """
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    location: str | None = None
+    online_url: str | None = None
+    due_at: datetime
+
+
 @event_type("events.attendance.checked_in.v1")
 class AttendanceCheckedIn(Event):
     """A registered member checked in at an activity."""

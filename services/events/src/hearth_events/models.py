@@ -145,7 +145,11 @@ class Registration(EventsModel, table=True):
     """One person's registration (报名) for one activity; at most one per person."""
 
     __tablename__ = "registrations"
-    __table_args__ = (UniqueConstraint("activity_id", "user_id", name="uq_registration"),)
+    __table_args__ = (
+        UniqueConstraint("activity_id", "user_id", name="uq_registration"),
+        # The reminder scheduler's scan: confirmed seats not yet reminded.
+        Index("ix_registrations_unreminded", "status", "reminded_at"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     activity_id: uuid.UUID = Field(foreign_key="activities.id")  # indexed by uq_registration
@@ -154,6 +158,9 @@ class Registration(EventsModel, table=True):
     # A string column, not a database enum, so the waitlist can add states without a type change.
     status: RegistrationStatus = Field(default=RegistrationStatus.confirmed, sa_type=String(20))
     registered_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # When the reminder scheduler dealt with this seat (reminded, or passed over because the
+    # person had left the community): set once, so a reminder never goes out twice.
+    reminded_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class RegistrationPublic(EventsModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from sqlalchemy import and_, or_, update
@@ -12,7 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hearth_events.events import ActivityPublished, RegistrationConfirmed
+from hearth_events.events import (
+    ActivityPublished,
+    RegistrationConfirmed,
+    RegistrationReminderDue,
+)
 from hearth_events.models import (
     Activity,
     ActivityCreate,
@@ -26,6 +30,7 @@ from servicekit.identity import Principal
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams, cursor_key
 from servicekit.problems import conflict, forbidden, not_found
+from servicekit.runtime import ServiceRuntime
 from servicekit.types import as_utc
 
 ACTIVE = "active"
@@ -146,6 +151,56 @@ async def register(
             raise
         return existing, False
     return registration, True
+
+
+async def remind_due(
+    runtime: ServiceRuntime, *, now: datetime, lead: timedelta, batch: int = 200
+) -> int:
+    """Announce a reminder for every confirmed seat whose activity starts within `lead`.
+
+    Safe with several replicas: due registrations are claimed with `FOR UPDATE SKIP LOCKED`
+    on PostgreSQL, so replicas running this at once take different seats and each reminder is
+    announced once (SQLite has one writer at a time). Someone who left the community since
+    registering is passed over, not reminded. The clock is a parameter for tests.
+    """
+    async with runtime.db.session() as session:
+        uow = UnitOfWork(session, runtime)
+        due = (
+            select(Registration, Activity)
+            .join(Activity, col(Activity.id) == col(Registration.activity_id))
+            .where(
+                col(Registration.status) == RegistrationStatus.confirmed,
+                col(Registration.reminded_at).is_(None),
+                col(Activity.starts_at) > now,
+                col(Activity.starts_at) <= now + lead,
+            )
+            .order_by(col(Activity.starts_at), col(Registration.id))
+            .limit(batch)
+            .with_for_update(skip_locked=True, of=Registration)
+        )
+        sent = 0
+        for registration, activity in (await session.exec(due)).all():
+            registration.reminded_at = now
+            session.add(registration)
+            if not await _is_active_member(session, activity.community_id, registration.user_id):
+                continue
+            await uow.record(
+                RegistrationReminderDue(
+                    registration_id=registration.id,
+                    activity_id=activity.id,
+                    community_id=activity.community_id,
+                    user_id=registration.user_id,
+                    title=activity.title,
+                    starts_at=as_utc(activity.starts_at),
+                    location=activity.location,
+                    online_url=activity.online_url,
+                    due_at=now,
+                ),
+                subject=str(activity.id),
+            )
+            sent += 1
+        await uow.commit()
+    return sent
 
 
 def _when_full(activity: Activity) -> NoReturn:

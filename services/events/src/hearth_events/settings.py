@@ -1,5 +1,6 @@
 """Events service settings (env prefix HEARTH_EVENTS_, falling back to HEARTH_)."""
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
@@ -11,3 +12,7 @@ class EventsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HEARTH_EVENTS_", extra="ignore")
 
     service_name: str = "events"
+    # Registrants are reminded this long before an activity starts (a seat taken later than
+    # that is reminded at once), checked every reminder_tick_seconds.
+    reminder_lead_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    reminder_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
