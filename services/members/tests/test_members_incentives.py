@@ -37,6 +37,42 @@ from servicekit.testing.harness import (
 )
 
 
+def post_published(cid: str, user: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """content.post.published.v1 of a post by the user."""
+    return "hearth.content.post.published.v1", {
+        "post_id": str(uuid7()),
+        "community_id": cid,
+        "author_id": str(user),
+        "title": "A post",
+        "format": "text",
+        "published_at": utcnow().isoformat(),
+    }
+
+
+def comment(cid: str, user: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """content.comment.created.v1 of a comment by the user."""
+    return "hearth.content.comment.created.v1", {
+        "comment_id": str(uuid7()),
+        "post_id": str(uuid7()),
+        "community_id": cid,
+        "author_id": str(user),
+        "created_at": utcnow().isoformat(),
+    }
+
+
+def warning(cid: str, user: uuid.UUID) -> tuple[str, dict[str, Any]]:
+    """moderation.sanction.applied.v1: a warning (a sanction of its own each time)."""
+    return "hearth.moderation.sanction.applied.v1", {
+        "sanction_id": str(uuid7()),
+        "community_id": cid,
+        "user_id": str(user),
+        "level": "warning",
+        "reason": "spam",
+        "evidence_ref": "moderation:report:1",
+        "applied_at": utcnow().isoformat(),
+    }
+
+
 async def standing(members: RunningService, identities: Identities, cid: str, user: uuid.UUID):
     """The member's incentives as the operator sees them."""
     r = await members.client.get(
@@ -63,19 +99,26 @@ async def test_points_from_source_events_count_once_per_event(
     cid = await make_community(members, identities)
     user = uuid.uuid4()
     await join(members, identities, cid, user)
-    authored = {"community_id": cid, "author_id": str(user), "post_id": str(uuid.uuid4())}
-    post = await publish(
-        nats_client,
-        subject_prefix,
-        "hearth.content.post.published.v1",
-        {**authored, "title": "t", "format": "text", "published_at": utcnow().isoformat()},
-    )
+    authored = {"community_id": cid, "author_id": str(user)}
+    now = utcnow().isoformat()
+    post = await publish(nats_client, subject_prefix, *post_published(cid, user))
     for ce_type, data in [
-        ("hearth.content.comment.created.v1", {**authored, "comment_id": str(uuid.uuid4())}),
-        ("hearth.content.suggestion.accepted.v1", {**authored, "suggestion_id": str(uuid7())}),
+        (
+            "hearth.content.comment.created.v1",
+            {**comment(cid, user)[1], "post_id": post.data["post_id"]},
+        ),
+        (
+            "hearth.content.suggestion.accepted.v1",
+            {**authored, "suggestion_id": str(uuid7()), "accepted_at": now},
+        ),
         (
             "hearth.events.attendance.checked_in.v1",
-            {"community_id": cid, "user_id": str(user), "activity_id": str(uuid7())},
+            {
+                "community_id": cid,
+                "user_id": str(user),
+                "activity_id": str(uuid7()),
+                "checked_in_at": now,
+            },
         ),
     ]:
         await publish(nats_client, subject_prefix, ce_type, data)
@@ -84,10 +127,9 @@ async def test_points_from_source_events_count_once_per_event(
     # The same source event again (a producer retry after the dedupe window): one entry.
     await publish(nats_client, subject_prefix, post.type, post.data, envelope=post)
     # A sanction takes 20 points; a second one stops at zero, never below.
-    sanction = {"community_id": cid, "user_id": str(user), "level": "warning", "reason": "spam"}
-    await publish(nats_client, subject_prefix, "hearth.moderation.sanction.applied.v1", sanction)
+    await publish(nats_client, subject_prefix, *warning(cid, user))
     await eventually(balance_is(members, identities, cid, user, 16))
-    await publish(nats_client, subject_prefix, "hearth.moderation.sanction.applied.v1", sanction)
+    await publish(nats_client, subject_prefix, *warning(cid, user))
     await eventually(balance_is(members, identities, cid, user, 0))
 
     r = await members.client.get(
@@ -154,12 +196,7 @@ async def test_rules_per_community_override_the_defaults(
     assert r.json()["rules"]["content.post.published"] == 50
     assert r.json()["overridden"] == ["content.post.published"]  # 1 is the default: no override
     for community in (cid, other):
-        await publish(
-            nats_client,
-            subject_prefix,
-            "hearth.content.post.published.v1",
-            {"community_id": community, "author_id": str(user), "post_id": str(uuid7())},
-        )
+        await publish(nats_client, subject_prefix, *post_published(community, user))
     await eventually(balance_is(members, identities, cid, user, 50))
     await eventually(balance_is(members, identities, other, user, 5))
     # No-shows cost nothing by default; this community sets a penalty.
@@ -174,7 +211,12 @@ async def test_rules_per_community_override_the_defaults(
             nats_client,
             subject_prefix,
             "hearth.events.attendance.no_show.v1",
-            {"community_id": community, "user_id": str(user), "activity_id": str(uuid7())},
+            {
+                "community_id": community,
+                "user_id": str(user),
+                "activity_id": str(uuid7()),
+                "activity_ended_at": utcnow().isoformat(),
+            },
         )
     await eventually(balance_is(members, identities, cid, user, 47))
     assert (await standing(members, identities, other, user))["balance"] == 5
@@ -401,12 +443,7 @@ async def test_badges_automatic_manual_and_revoked(
     assert r.status_code == 200 and {b["name"] for b in r.json()["items"]} == {"Chatty", "Mentor"}
 
     for _ in range(2):
-        await publish(
-            nats_client,
-            subject_prefix,
-            "hearth.content.comment.created.v1",
-            {"community_id": cid, "author_id": str(user), "comment_id": str(uuid7())},
-        )
+        await publish(nats_client, subject_prefix, *comment(cid, user))
 
     async def has_chatty() -> bool:
         got = await standing(members, identities, cid, user)
@@ -434,12 +471,7 @@ async def test_badges_automatic_manual_and_revoked(
     assert r.status_code == 409
     assert (await standing(members, identities, cid, user))["badges"] == []
     # The rule does not hand a revoked badge back.
-    await publish(
-        nats_client,
-        subject_prefix,
-        "hearth.content.comment.created.v1",
-        {"community_id": cid, "author_id": str(user), "comment_id": str(uuid7())},
-    )
+    await publish(nats_client, subject_prefix, *comment(cid, user))
     await eventually(balance_is(members, identities, cid, user, 3))
     assert (await standing(members, identities, cid, user))["badges"] == []
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -13,10 +14,13 @@ import pytest
 from hearth_members.app import definition
 from hearth_members.notifications import notify
 from hearth_members.notifications.delivery import SIGNATURE_HEADER, verify_signature
+from members_testkit import publish, took
 from servicekit.deps import UnitOfWork
+from servicekit.ids import utcnow
 from servicekit.testing.harness import Identities, RunningService, eventually
 
 PROBLEM = "application/problem+json"
+REMINDER = "hearth.events.registration.reminder_due.v1"
 
 
 async def _notify(service: RunningService, user: uuid.UUID, n: int = 1, commit: bool = True):
@@ -227,3 +231,43 @@ async def test_smtp_adapter_mails_the_decrypted_address_of_the_member(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_an_event_reminder_reaches_the_inbox_once_even_when_delivered_twice(
+    members: RunningService, identities: Identities, nats_client: Any, subject_prefix: str
+) -> None:
+    user, activity = uuid.uuid4(), uuid.uuid4()
+    community = uuid.uuid4()
+    starts = datetime(2031, 5, 4, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+    reminder = await publish(
+        nats_client,
+        subject_prefix,
+        REMINDER,
+        {
+            "registration_id": str(uuid.uuid4()),
+            "activity_id": str(activity),
+            "community_id": str(community),
+            "user_id": str(user),
+            "title": "Product tasting",
+            "starts_at": starts.isoformat(),
+            "online_url": "https://meet.example.com/tasting",
+            "due_at": utcnow().isoformat(),
+        },
+        subject=str(activity),
+    )
+    # The same event again (a redelivery, or the producer retrying past the dedupe window).
+    await publish(nats_client, subject_prefix, REMINDER, reminder.data, envelope=reminder)
+    await eventually(took(members, "members__reminders", 2))
+    r = await members.client.get("/me/notifications", headers=identities.headers(user))
+    [note] = [n for n in r.json()["items"] if n["kind"] == "event.reminder"]
+    assert note["title"] == "Reminder: Product tasting"
+    assert note["community_id"] == str(community)
+    assert note["body"] == (
+        "Product tasting starts at 2031-05-04 01:30 UTC, https://meet.example.com/tasting."
+    )
+    assert note["data"]["activity_id"] == str(activity)
+    assert note["data"]["starts_at"] == "2031-05-04T01:30:00+00:00"
+    [running] = [c for c in members.runtime.consumers if c.consumer.name == "members__reminders"]
+    assert running.stats["handled"] == 1 and running.stats["duplicates"] == 1
+    r = await members.client.get("/me/notifications/unread-count", headers=identities.headers(user))
+    assert r.json() == {"unread": 1}

@@ -14,8 +14,10 @@ import pytest
 from hearth_members.app import definition
 from hearth_members.profiles.crypto import DecryptionError, keyring_from
 from hearth_members.settings import MembersSettings
+from members_testkit import adjust, join, make_community, publish, staff
+from servicekit.ids import utcnow
 from servicekit.testing.backends import Backends
-from servicekit.testing.harness import Broker, Identities, eventually
+from servicekit.testing.harness import Broker, Identities, RunningService, eventually
 
 EMAIL = "ada.lovelace.pii-probe@example.com"
 PHONE = "+8613800138000"
@@ -71,14 +73,25 @@ async def test_pii_never_reaches_the_database_file_outbox_events_or_logs(
     assert (await svc.client.post(w.url + "/members", headers=h)).status_code == 201
     r = await svc.client.put("/me/profile", json={"email": "not-an-email"}, headers=h)
     assert r.status_code == 422
-    # Lookup by blind index: staff only.
-    r = await svc.client.get(f"/profiles/lookup?email={EMAIL.upper()}", headers=h)
+    # Lookup by blind index: staff only, with the PII in a JSON body (never in the URL).
+    mixed_case = "Ada.Lovelace.PII-Probe@Example.COM"
+    r = await svc.client.post("/profiles/lookup", json={"email": mixed_case}, headers=h)
     assert r.status_code == 403
     staff = identities.headers(uuid.uuid4(), "operator")
-    r = await svc.client.get(f"/profiles/lookup?email={EMAIL.upper()}", headers=staff)
-    assert r.json() == {"user_id": str(user)}
-    r = await svc.client.get("/profiles/lookup?phone=%2B86%20138%200013%208000", headers=staff)
-    assert r.json() == {"user_id": str(user)}
+    r = await svc.client.post("/profiles/lookup", json={"email": mixed_case}, headers=staff)
+    assert r.status_code == 200 and r.json() == {"user_id": str(user)}
+    r = await svc.client.post(
+        "/profiles/lookup", json={"phone": "+86 (138) 0013-8000"}, headers=staff
+    )
+    assert r.status_code == 200 and r.json() == {"user_id": str(user)}
+    r = await svc.client.post("/profiles/lookup", json={"email": "nobody@x.org"}, headers=staff)
+    assert r.json() == {"user_id": None}
+    r = await svc.client.post("/profiles/lookup", json={}, headers=staff)
+    assert r.status_code == 422
+    # The old query-string form is gone (a URL lands in logs: httpx's own log line would carry
+    # the address, which is why this probe uses another one).
+    r = await svc.client.get("/profiles/lookup?email=someone@example.org", headers=staff)
+    assert r.status_code == 405
     # Export: everything about me, as JSON.
     doc = (await svc.client.get("/me/export", headers=h)).json()
     assert doc["profile"]["email"] == EMAIL
@@ -115,7 +128,7 @@ async def test_pii_never_reaches_the_database_file_outbox_events_or_logs(
     assert after["profile"]["email"] is None and after["profile"]["display_name"] == ""
     assert after["profile"]["pseudonymised_at"]
     assert [m["user_id"] for m in after["memberships"]] == [str(user)]
-    r = await svc.client.get(f"/profiles/lookup?email={EMAIL}", headers=staff)
+    r = await svc.client.post("/profiles/lookup", json={"email": EMAIL}, headers=staff)
     assert r.json() == {"user_id": None}
     r = await svc.client.put("/me/profile", json={"display_name": "again"}, headers=h)
     assert r.status_code == 409
@@ -126,3 +139,76 @@ async def test_pii_never_reaches_the_database_file_outbox_events_or_logs(
     [event] = await eventually(pseudonymised)
     assert event.data == {"user_id": str(user), "pseudonymised_at": event.data["pseudonymised_at"]}
     assert (await svc.client.get("/me/export")).status_code == 401
+
+
+async def test_export_holds_account_incentives_tier_and_care_journeys(
+    members: RunningService, identities: Identities, nats_client: Any, subject_prefix: str
+) -> None:
+    c = members.client
+    admin = identities.headers(uuid.uuid4(), "admin")
+    login = f"export.probe-{uuid.uuid4().hex[:6]}"
+    r = await c.post(
+        "/accounts",
+        json={"login": login, "password": "correct horse battery", "name": "Expo"},
+        headers=admin,
+    )
+    assert r.status_code == 201, r.text
+    user = uuid.UUID(r.json()["id"])
+    me = identities.headers(user)
+    cid = await make_community(members, identities)
+    await join(members, identities, cid, user)
+    await adjust(members, identities, cid, user, 50)  # a ledger entry, a balance, a tier
+    base = f"/communities/{cid}"
+    title = (
+        await c.post(
+            base + "/badges",
+            json={"name": "Pathfinder", "kind": "title"},
+            headers=staff(identities),
+        )
+    ).json()
+    r = await c.post(
+        f"{base}/badges/{title['id']}/grants",
+        json={"user_id": str(user)},
+        headers=staff(identities),
+    )
+    assert r.status_code == 201, r.text
+    perk = (
+        await c.post(
+            base + "/perks", json={"name": "Mug", "cost": 10, "stock": 3}, headers=staff(identities)
+        )
+    ).json()
+    r = await c.post(f"{base}/perks/{perk['id']}/redemptions", headers=me)
+    assert r.status_code == 201, r.text
+    await publish(
+        nats_client,
+        subject_prefix,
+        "hearth.metrics.member.inactive.v1",
+        {
+            "community_id": cid,
+            "user_id": str(user),
+            "kind": "inactive",
+            "inactive_days": 40,
+            "detected_at": utcnow().isoformat(),
+        },
+    )
+
+    async def exported() -> dict:
+        doc = (await c.get("/me/export", headers=me)).json()
+        # Two consumers take metrics' fact: care (the journey) and tiers (the activity).
+        assert doc["care_journeys"] and doc["activity"], "metrics' fact not consumed yet"
+        return doc
+
+    doc = await eventually(exported)
+    assert doc["account"]["login"] == login and doc["account"]["status"] == "active"
+    assert doc["account"]["id"] == str(user) and doc["account"]["name"] == "Expo"
+    raw = str(doc)
+    assert "password" not in raw and "argon2" not in raw and "login_key" not in raw
+    assert [(b["name"], b["kind"]) for b in doc["badges"]] == [("Pathfinder", "title")]
+    assert [(x["perk"], x["cost"]) for x in doc["redemptions"]] == [("Mug", 10)]
+    # 50 points made them active; metrics' inactivity fact made them regular again.
+    assert [(t["community_id"], t["tier"]) for t in doc["tiers"]] == [(cid, "regular")]
+    assert [b["balance"] for b in doc["balances"]] == [40]
+    assert sorted(e["points"] for e in doc["ledger"]) == [-10, 50]
+    [journey] = doc["care_journeys"]
+    assert journey["community_id"] == cid and journey["trigger"] == "inactive"
+    assert [a["community_id"] for a in doc["activity"]] == [cid]

@@ -56,17 +56,17 @@ async def test_remaining_refusals(
     assert (
         await c.delete(f"{w.url}/invites/{invite['id']}", headers=w.h(w.mod))
     ).status_code == 403
-    await c.post(
-        f"{w.url}/members/{w.member}/cleanup-notice", json={"reason": "quiet"}, headers=w.h(w.admin)
+    notice = {"grounds": "violations", "reason": "spam", "evidence_ref": "moderation:case:1"}
+    r = await c.post(
+        f"{w.url}/members/{w.member}/cleanup-notice", json=notice, headers=w.h(w.admin)
     )
+    assert r.status_code == 200, r.text
     r = await c.delete(f"{w.url}/members/{w.member}/cleanup-notice", headers=w.h(w.mod))
     assert r.status_code == 403
     r = await c.delete(f"{w.url}/members/{w.admin}/cleanup-notice", headers=w.h(w.owner))
     assert r.status_code == 409  # no notice pending
     # An admin cannot give cleanup notice to the owner.
-    r = await c.post(
-        f"{w.url}/members/{w.owner}/cleanup-notice", json={"reason": "x"}, headers=w.h(w.admin)
-    )
+    r = await c.post(f"{w.url}/members/{w.owner}/cleanup-notice", json=notice, headers=w.h(w.admin))
     assert r.status_code == 403
     # Not a member of this private community: 404 for everything inside it.
     await c.patch(w.url, json={"visibility": "private"}, headers=w.h(w.owner))

@@ -6,41 +6,42 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from members_testkit import publish
 from servicekit.ids import utcnow
-from servicekit.testing.harness import (
-    Broker,
-    Identities,
-    RunningService,
-    eventually,
-    relay_envelope,
-)
+from servicekit.testing.harness import Broker, Identities, RunningService, eventually
 
 SANCTION = "hearth.moderation.sanction.applied.v1"
 
 
-def _sanction(w: Any, user: uuid.UUID, level: str, **extra: Any) -> Any:
-    return relay_envelope(
-        SANCTION,
-        subject=w.community["id"],
-        sanction_id=str(uuid.uuid4()),
-        community_id=w.community["id"],
-        user_id=str(user),
-        level=level,
-        reason=f"{level} for spam",
-        evidence_ref="moderation:decision:abc",
-        applied_at=utcnow().isoformat(),
+async def sanction(
+    broker: Broker, nats_client: Any, w: Any, user: uuid.UUID, level: str, **extra: Any
+) -> Any:
+    """Publish moderation.sanction.applied.v1 as moderation's relay would."""
+    data = {
+        "sanction_id": str(uuid.uuid4()),
+        "community_id": w.community["id"],
+        "user_id": str(user),
+        "level": level,
+        "reason": f"{level} for spam",
+        "evidence_ref": "moderation:decision:abc",
+        "applied_at": utcnow().isoformat(),
         **extra,
-    )
+    }
+    return await publish(nats_client, broker.prefix, SANCTION, data, subject=w.community["id"])
 
 
 async def test_mute_and_removal_sanctions_apply_publish_and_notify(
-    members: RunningService, identities: Identities, make_world: Any, broker: Broker
+    members: RunningService,
+    identities: Identities,
+    make_world: Any,
+    broker: Broker,
+    nats_client: Any,
 ) -> None:
     w = await make_world(members, identities)
     until = utcnow() + timedelta(days=3)
-    mute = _sanction(w, w.member, "mute", muted_until=until.isoformat())
-    await broker.publish(mute)
-    await broker.publish(mute, msg_id=str(uuid.uuid4()))  # a redelivery: applied once
+    mute = await sanction(broker, nats_client, w, w.member, "mute", muted_until=until.isoformat())
+    # A redelivery of the same event: applied once.
+    await publish(nats_client, broker.prefix, SANCTION, mute.data, envelope=mute)
 
     async def muted() -> dict | None:
         r = await members.client.get(w.url + "/members?limit=200", headers=w.h(w.owner))
@@ -62,8 +63,8 @@ async def test_mute_and_removal_sanctions_apply_publish_and_notify(
 
     assert [n["kind"] for n in await eventually(notices)] == ["sanction.mute"]
 
-    await broker.publish(_sanction(w, w.mod, "warning"))
-    await broker.publish(_sanction(w, w.member, "removal"))
+    await sanction(broker, nats_client, w, w.mod, "warning")
+    await sanction(broker, nats_client, w, w.member, "removal")
 
     async def removed() -> dict | None:
         r = await members.client.get(w.url + "/members?status=removed", headers=w.h(w.owner))
@@ -83,7 +84,7 @@ async def test_mute_and_removal_sanctions_apply_publish_and_notify(
     assert removed_events[-1].data["cause"] == "sanction"
     assert removed_events[-1].data["evidence_ref"] == "moderation:decision:abc"
     # A sanction for someone who is not a member changes nothing and does not poison the stream.
-    await broker.publish(_sanction(w, uuid.uuid4(), "mute", muted_until=until.isoformat()))
+    await sanction(broker, nats_client, w, uuid.uuid4(), "mute", muted_until=until.isoformat())
     runtime = members.runtime.consumers[0]
 
     async def handled() -> bool:

@@ -14,6 +14,7 @@ from hearth_members.care.scheduler import care_scheduler
 from hearth_members.cleanup import cleanup_loop
 from hearth_members.consumers import gateway_notices as gateway_consumer
 from hearth_members.consumers import measurements as measurements_consumer
+from hearth_members.consumers import reminders as reminders_consumer
 from hearth_members.consumers import sanctions as sanctions_consumer
 from hearth_members.incentives.consumers import points as points_consumer
 from hearth_members.incentives.routes import router as incentives_router
@@ -50,6 +51,7 @@ definition = ServiceDefinition(
         care_consumer,
         measurements_consumer,
         gateway_consumer,
+        reminders_consumer,
     ],
     background=[care_scheduler, cleanup_loop],
     default_port=8001,

@@ -15,6 +15,7 @@ INTERVAL_SECONDS = 30.0
 
 async def cleanup_loop(runtime: ServiceRuntime) -> None:
     """Every interval, remove the members whose removal is due (each claimed conditionally)."""
+    interval = float(getattr(runtime.settings, "cleanup_interval_seconds", INTERVAL_SECONDS))
     while True:
         try:
             async with runtime.db.session() as session:
@@ -23,4 +24,4 @@ async def cleanup_loop(runtime: ServiceRuntime) -> None:
                 log.info("cleanup removed %d members after their notice period", removed)
         except Exception:  # keep the loop alive; the next round retries
             log.exception("cleanup round failed")
-        await asyncio.sleep(INTERVAL_SECONDS)
+        await asyncio.sleep(interval)

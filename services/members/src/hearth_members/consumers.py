@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth_members.accounts.service import platform_staff
+from hearth_members.audit.service import audit
 from hearth_members.lifecycle import end_membership, mute_member
-from hearth_members.models import Community
+from hearth_members.models import Community, CommunityRole, Membership
 from hearth_members.notifications import notify
 from hearth_members.service import active_membership, record_measurement
 from servicekit.consumer import EventConsumer
-from servicekit.deps import handler_uow
+from servicekit.deps import UnitOfWork, handler_uow
 from servicekit.events import Envelope
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,10 @@ async def on_sanction_applied(session: AsyncSession, envelope: Envelope) -> None
             reason=data.reason,
             sanction_id=data.sanction_id,
         )
+    elif data.level == "removal" and (
+        membership.role == CommunityRole.owner or community.owner_id == data.user_id
+    ):
+        await _withhold_owner_removal(uow, community, membership, data, evidence)
     elif data.level == "removal":
         await end_membership(
             uow,
@@ -80,6 +86,66 @@ async def on_sanction_applied(session: AsyncSession, envelope: Envelope) -> None
             community_id=community.id,
             data={"evidence_ref": evidence},
         )
+
+
+async def _withhold_owner_removal(
+    uow: UnitOfWork,
+    community: Community,
+    owner: Membership,
+    data: SanctionAppliedV1,
+    evidence: str,
+) -> None:
+    """A removal sanction on the owner: keep them (one owner, always), tell who can act."""
+    # An event cannot be refused, and removing the owner would leave the community without
+    # one. Platform staff can transfer ownership and then remove them; the owner can hand over.
+    staff = await platform_staff(uow=uow)
+    log.warning(
+        "sanction %s: removal of the owner of community %s withheld; %d staff notified",
+        data.sanction_id,
+        community.id,
+        len(staff),
+    )
+    details = {
+        "sanction_id": str(data.sanction_id),
+        "evidence_ref": evidence,
+        "staff_notified": len(staff),
+    }
+    audit(
+        uow=uow,
+        actor_id=uuid.UUID(int=0),
+        action="member.removal_withheld.owner",
+        target_type="user",
+        target_id=owner.user_id,
+        community_id=community.id,
+        reason=data.reason,
+        details=details,
+    )
+    for user_id in staff:
+        await notify(
+            uow=uow,
+            user_id=user_id,
+            kind="sanction.owner_removal_withheld",
+            title=f"Moderation's removal of the owner of {community.name} needs you",
+            body=(
+                f"Moderation applied a removal sanction to the owner ({data.reason}). A community "
+                "always has one owner, so members did not remove them: transfer ownership, "
+                "then remove them if the sanction stands."
+            ),
+            community_id=community.id,
+            data={"user_id": str(owner.user_id), **details},
+        )
+    await notify(
+        uow=uow,
+        user_id=owner.user_id,
+        kind="sanction.removal_withheld",
+        title=f"Moderation decided to remove you from {community.name}",
+        body=(
+            f"{data.reason} You own this community, so you stay until ownership is handed "
+            "over; platform staff have been told."
+        ),
+        community_id=community.id,
+        data={"evidence_ref": evidence, "sanction_id": str(data.sanction_id)},
+    )
 
 
 measurements = EventConsumer("members__measurements")
@@ -146,5 +212,47 @@ async def on_webhook_disabled(session: AsyncSession, envelope: Envelope) -> None
             "reason": data.reason,
             "failure_streak": data.failure_streak,
             "disabled_at": data.disabled_at.isoformat() if data.disabled_at else None,
+        },
+    )
+
+
+reminders = EventConsumer("members__reminders")
+
+
+class ReminderDueV1(BaseModel):
+    """What members reads from hearth.events.registration.reminder_due.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    location: str | None = None
+    online_url: str | None = None
+
+
+@reminders.handles("hearth.events.registration.reminder_due.v1")
+async def on_reminder_due(session: AsyncSession, envelope: Envelope) -> None:
+    """Put an activity reminder in the registered member's inbox (once per event: the inbox)."""
+    data: ReminderDueV1 = envelope.payload(ReminderDueV1)
+    starts = data.starts_at.astimezone(UTC)
+    where = data.online_url or data.location
+    body = f"{data.title} starts at {starts:%Y-%m-%d %H:%M} UTC" + (f", {where}." if where else ".")
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind="event.reminder",
+        title=f"Reminder: {data.title}",
+        body=body,
+        community_id=data.community_id,
+        data={
+            "activity_id": str(data.activity_id),
+            "registration_id": str(data.registration_id),
+            "starts_at": starts.isoformat(),
+            "location": data.location,
+            "online_url": data.online_url,
         },
     )

@@ -33,10 +33,12 @@ from hearth_members.models import (
     ApplicationStatus,
     BulkHandover,
     BulkHandoverResult,
+    CleanupGrounds,
     CleanupNotice,
     Community,
     CommunityKind,
     CommunityRole,
+    DepartingRole,
     Goal,
     Invite,
     InviteCreate,
@@ -71,6 +73,16 @@ def _banned() -> Problem:
     return Problem(403, "banned", "Forbidden", "you are banned from this community")
 
 
+def refuse_owner(community: Community | None, membership: Membership) -> None:
+    """Refuse to end or demote the current owner: a community always has exactly one."""
+    owner_id = community.owner_id if community is not None else None
+    if membership.role == CommunityRole.owner or membership.user_id == owner_id:
+        raise conflict(
+            "owner-must-transfer",
+            "this person owns the community: transfer ownership first",
+        )
+
+
 async def _display_name(uow: UnitOfWork, user_id: uuid.UUID, fallback: str | None) -> str:
     profile = await uow.session.get(Profile, user_id)
     if profile is not None and profile.display_name:
@@ -86,6 +98,7 @@ async def _admit(
     role: CommunityRole = CommunityRole.member,
     channel: str | None = None,
     name_hint: str | None = None,
+    welcome: bool = True,
 ) -> tuple[Membership, bool]:
     """Make the user an active member (new or returning), with the event and the welcome."""
     membership = await membership_of(uow, community.id, user_id)
@@ -107,6 +120,8 @@ async def _admit(
         )
     uow.session.add(membership)
     await uow.record(joined_event(membership), subject=str(community.id))
+    if not welcome:
+        return membership, True
     template = (community.welcome_templates_by_channel or {}).get(channel or "") or (
         community.welcome_template
     )
@@ -165,8 +180,7 @@ async def leave_community(*, uow: UnitOfWork, community_id: uuid.UUID, actor: Pr
     membership = await active_membership(uow, community_id, actor.subject)
     if membership is None:
         raise not_found("membership", community_id)
-    if membership.role == CommunityRole.owner:
-        raise conflict("owner-cannot-leave", "transfer ownership before leaving")
+    refuse_owner(None, membership)
     membership.status = MembershipStatus.left
     membership.ended_at = utcnow()
     uow.session.add(membership)
@@ -612,6 +626,7 @@ async def remove_member(
     )
     target = await _target(uow, community_id, user_id)
     check_over(actor, role, Action.remove_member, target.role)
+    refuse_owner(community, target)  # only staff outrank an owner; they must transfer first
     await end_membership(
         uow,
         community,
@@ -637,6 +652,7 @@ async def ban_member(
         return membership
     if membership is not None and membership.status == MembershipStatus.active:
         check_over(actor, role, Action.ban_member, membership.role)
+        refuse_owner(community, membership)
     if membership is None:
         membership = Membership(community_id=community_id, user_id=user_id)
     now = utcnow()
@@ -686,7 +702,7 @@ async def ban_member(
 async def restore_member(
     *, uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID, actor: Principal
 ) -> Membership:
-    """Lift a ban (the person may join again) or reinstate a removed member."""
+    """Undo the community's exit decision: lift a ban, or reinstate a removed member."""
     community, _ = await acting_role(
         uow=uow, community_id=community_id, actor=actor, action=Action.ban_member
     )
@@ -696,8 +712,10 @@ async def restore_member(
         MembershipStatus.removed,
     ):
         raise conflict("not-restorable", "only a banned or removed person can be restored")
-    now = utcnow()
-    if membership.status == MembershipStatus.banned:
+    previous = membership.status
+    if previous == MembershipStatus.banned:
+        # A ban is on a person, who may never have been a member: lifting it lets them in
+        # again by the join policy, it does not make them a member.
         membership.status = MembershipStatus.left
         uow.session.add(membership)
         await uow.record(
@@ -705,12 +723,28 @@ async def restore_member(
                 community_id=community_id,
                 user_id=user_id,
                 restored_by=actor.subject,
-                restored_at=now,
+                restored_at=utcnow(),
             ),
             subject=str(community_id),
         )
+        title = f"Your ban from {community.name} was lifted"
+        body = "You may join again."
     else:
-        await _admit(uow, community, user_id)
+        # A removal ended a membership: restoring reinstates it (as a member; roles are
+        # granted again by hand), announced as a join so read models see it active again.
+        ensure_not_archived(community)
+        await _admit(uow, community, user_id, welcome=False)
+        title = f"You were reinstated in {community.name}"
+        body = "Your removal was reversed; you are a member again."
+    await notify(
+        uow=uow,
+        user_id=user_id,
+        kind="member.restored",
+        title=title,
+        body=body,
+        community_id=community_id,
+        data={"from": previous.value},
+    )
     audit(
         uow=uow,
         actor_id=actor.subject,
@@ -718,6 +752,7 @@ async def restore_member(
         target_type="user",
         target_id=user_id,
         community_id=community_id,
+        details={"from": previous.value},
     )
     await uow.commit()
     return membership
@@ -800,12 +835,13 @@ async def change_role(
     actor: Principal,
 ) -> Membership:
     """Change a member's role: only for someone below the actor, only to a role below theirs."""
-    _, role = await acting_role(
+    community, role = await acting_role(
         uow=uow, community_id=community_id, actor=actor, action=Action.change_role
     )
     target = await _target(uow, community_id, user_id)
     check_over(actor, role, Action.change_role, target.role)
     check_grant(actor, role, new_role)
+    refuse_owner(community, target)  # demoting the owner would leave the community without one
     if target.role == new_role:
         return target
     old = target.role
@@ -848,6 +884,8 @@ async def _hand_over(
         raise conflict("successor-banned", "the successor is banned from this community")
     # None when the successor joins with this hand-over (their joined event says owner).
     successor_old_role = successor.role if successor is not None else None
+    # An owner is never cleaned up: a pending notice on the successor ends with the hand-over.
+    notice_withdrawn = successor is not None and successor.removal_due_at is not None
     # Demote first and flush: the one-owner unique index must never see two owners.
     await uow.session.exec(
         update(Membership)
@@ -872,7 +910,7 @@ async def _hand_over(
         await uow.session.exec(
             update(Membership)
             .where(col(Membership.id) == successor.id)
-            .values(role=CommunityRole.owner)
+            .values(role=CommunityRole.owner, removal_due_at=None, removal_notice_reason=None)
             .execution_options(synchronize_session=False)
         )
     community.owner_id = to_user
@@ -912,7 +950,11 @@ async def _hand_over(
         target_id=community.id,
         community_id=community.id,
         reason=reason,
-        details={"from": str(previous), "to": str(to_user)},
+        details={
+            "from": str(previous),
+            "to": str(to_user),
+            **({"cleanup_notice_withdrawn": True} if notice_withdrawn else {}),
+        },
     )
     await notify(
         uow=uow,
@@ -979,8 +1021,14 @@ async def bulk_handover(
             .values(owner_id=data.to_user_id)
             .execution_options(synchronize_session=False)
         )
+    if data.departing != DepartingRole.keep:
+        for community in owned:
+            await _after_departure(uow, community, data, actor)
     result = BulkHandoverResult(
-        communities=[c.id for c in owned], applications=reviews, goals=goals
+        communities=[c.id for c in owned],
+        applications=reviews,
+        goals=goals,
+        departing=data.departing,
     )
     audit(
         uow=uow,
@@ -993,6 +1041,54 @@ async def bulk_handover(
     )
     await uow.commit()
     return result
+
+
+async def _after_departure(
+    uow: UnitOfWork, community: Community, data: BulkHandover, actor: Principal
+) -> None:
+    """Demote or remove the departing person in a community they just handed over."""
+    membership = await active_membership(uow, community.id, data.from_user_id)
+    if membership is None:
+        return
+    # The hand-over changed their role with a bulk UPDATE: read the row as it is now.
+    await uow.session.refresh(membership)
+    if data.departing == DepartingRole.remove:
+        await end_membership(
+            uow,
+            community,
+            membership,
+            actor_id=actor.subject,
+            reason=data.reason,
+            evidence_ref=None,
+            cause="manual",
+        )
+        return
+    old = membership.role
+    if old == CommunityRole.member:
+        return
+    membership.role = CommunityRole.member
+    uow.session.add(membership)
+    await uow.record(
+        RoleChanged(
+            community_id=community.id,
+            user_id=data.from_user_id,
+            old_role=old,
+            new_role=CommunityRole.member,
+            changed_by=actor.subject,
+            changed_at=utcnow(),
+        ),
+        subject=str(community.id),
+    )
+    audit(
+        uow=uow,
+        actor_id=actor.subject,
+        action="member.role_changed",
+        target_type="user",
+        target_id=data.from_user_id,
+        community_id=community.id,
+        reason=data.reason,
+        details={"old_role": old, "new_role": CommunityRole.member},
+    )
 
 
 # --- cleanup ------------------------------------------------------------------------------
@@ -1013,10 +1109,12 @@ async def give_cleanup_notice(
     )
     target = await _target(uow, community_id, user_id)
     check_over(actor, role, Action.cleanup_notice, target.role)
+    refuse_owner(community, target)
+    evidence = await _cleanup_evidence(uow, community_id, user_id, data)
     grace = data.grace_days if data.grace_days is not None else default_grace_days
     target.removal_due_at = utcnow() + timedelta(days=grace)
     target.removal_notice_reason = data.reason
-    target.evidence_ref = data.evidence_ref
+    target.evidence_ref = evidence
     uow.session.add(target)
     await uow.record(
         MemberRemovalScheduled(
@@ -1024,7 +1122,7 @@ async def give_cleanup_notice(
             user_id=user_id,
             membership_id=target.id,
             reason=data.reason,
-            evidence_ref=data.evidence_ref,
+            evidence_ref=evidence,
             removal_due_at=target.removal_due_at,
         ),
         subject=str(community_id),
@@ -1038,7 +1136,8 @@ async def give_cleanup_notice(
         community_id=community_id,
         data={
             "removal_due_at": target.removal_due_at.isoformat(),
-            "evidence_ref": data.evidence_ref,
+            "grounds": data.grounds.value,
+            "evidence_ref": evidence,
         },
     )
     audit(
@@ -1049,10 +1148,29 @@ async def give_cleanup_notice(
         target_id=user_id,
         community_id=community_id,
         reason=data.reason,
-        details={"evidence_ref": data.evidence_ref, "grace_days": grace},
+        details={"grounds": data.grounds.value, "evidence_ref": evidence, "grace_days": grace},
     )
     await uow.commit()
     return target
+
+
+async def _cleanup_evidence(
+    uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID, data: CleanupNotice
+) -> str:
+    """The evidence a cleanup notice cites: the caller's, or metrics' record of inactivity."""
+    cited = (data.evidence_ref or "").strip()
+    if cited:
+        return cited
+    if data.grounds == CleanupGrounds.inactivity:
+        from hearth_members.tiers.service import inactivity_record
+
+        record = await inactivity_record(uow=uow, community_id=community_id, user_id=user_id)
+        if record is not None:
+            return record
+        detail = "metrics has not reported this member inactive: cite the evidence (evidence_ref)"
+    else:
+        detail = "a cleanup for violations must cite moderation's record (evidence_ref)"
+    raise Problem(422, "evidence-required", "Invalid request", detail)
 
 
 async def withdraw_cleanup_notice(
@@ -1081,16 +1199,21 @@ async def withdraw_cleanup_notice(
 async def run_due_removals(*, uow: UnitOfWork, limit: int = 100) -> int:
     """Remove members whose notice period is over; each claimed by a conditional UPDATE."""
     now = utcnow()
+    # Replicas skip the rows another one has locked (PostgreSQL); the conditional UPDATE below
+    # is the claim either way (SQLite has one writer). An owner is never cleaned up.
     due = list(
         (
             await uow.session.exec(
                 select(Membership)
                 .where(
                     Membership.status == MembershipStatus.active,
+                    Membership.role != CommunityRole.owner,
                     col(Membership.removal_due_at).is_not(None),
                     col(Membership.removal_due_at) <= now,
                 )
+                .order_by(col(Membership.removal_due_at), col(Membership.id))
                 .limit(limit)
+                .with_for_update(skip_locked=True)
             )
         ).all()
     )
@@ -1101,6 +1224,7 @@ async def run_due_removals(*, uow: UnitOfWork, limit: int = 100) -> int:
             .where(
                 col(Membership.id) == membership.id,
                 col(Membership.status) == MembershipStatus.active,
+                col(Membership.role) != CommunityRole.owner,
                 col(Membership.removal_due_at).is_not(None),
             )
             .values(removal_due_at=None)

@@ -334,8 +334,11 @@ class Invite(MembersModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
+INVITE_ROLES = (CommunityRole.member, CommunityRole.moderator)
+
+
 class InviteCreate(MembersModel):
-    """Body of POST /communities/{id}/invites."""
+    """Body of POST /communities/{id}/invites; a link grants at most the moderator role."""
 
     channel: str = PydanticField(
         default="link", min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$"
@@ -343,6 +346,14 @@ class InviteCreate(MembersModel):
     default_role: CommunityRole = CommunityRole.member
     max_uses: int | None = Field(default=None, ge=1, le=1_000_000)
     expires_at: datetime | None = None
+
+    @field_validator("default_role")
+    @classmethod
+    def _at_most_moderator(cls, value: CommunityRole) -> CommunityRole:
+        # A link can be forwarded to anyone: admin rights are granted to a person, by hand.
+        if value not in INVITE_ROLES:
+            raise ValueError("an invite link grants at most the moderator role")
+        return value
 
 
 class InvitePublic(MembersModel):
@@ -447,9 +458,17 @@ class MuteRequest(MembersModel):
     reason: str = Field(min_length=1, max_length=1000)
 
 
+class CleanupGrounds(StrEnum):
+    """Why a member is being cleaned up (退出与清理: long inactive, or repeat violator)."""
+
+    inactivity = "inactivity"  # evidence: metrics' inactivity record (filled in when omitted)
+    violations = "violations"  # evidence: moderation's record, always cited by the caller
+
+
 class CleanupNotice(MembersModel):
     """Body of a cleanup notice: removal after a grace period, with the evidence referenced."""
 
+    grounds: CleanupGrounds
     reason: str = Field(min_length=1, max_length=1000)
     evidence_ref: str | None = Field(default=None, max_length=300)
     grace_days: float | None = Field(default=None, ge=0, le=365)
@@ -462,17 +481,27 @@ class OwnershipTransfer(MembersModel):
     reason: str = Field(default="", max_length=1000)
 
 
+class DepartingRole(StrEnum):
+    """What becomes of the departing person in the communities they handed over."""
+
+    keep = "keep"  # they stay an admin (an ownership transfer's usual outcome)
+    demote = "demote"  # they stay, as a plain member
+    remove = "remove"  # they are removed, with the hand-over's reason (notified, audited)
+
+
 class BulkHandover(MembersModel):
     """Body of a departing person's hand-over of everything they own to a successor."""
 
     from_user_id: uuid.UUID
     to_user_id: uuid.UUID
     reason: str = Field(min_length=1, max_length=1000)
+    departing: DepartingRole = DepartingRole.keep
 
 
 class BulkHandoverResult(MembersModel):
-    """What a bulk hand-over moved."""
+    """What a bulk hand-over moved, and what became of the departing person."""
 
     communities: list[uuid.UUID]
     applications: list[uuid.UUID]
     goals: list[uuid.UUID]
+    departing: DepartingRole = DepartingRole.keep

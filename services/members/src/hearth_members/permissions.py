@@ -1,9 +1,12 @@
 """The community permission matrix: one table, checked by the code and copied into the README.
 
-Platform staff (platform roles admin/operator) act with owner rights in every community.
-Acting on another member also needs rank: you may only act on someone strictly below you
-(owner > admin > moderator > member), and only grant roles below your own (the owner grants
-admin). The README's matrix is this table; `test_members_permissions` checks they agree.
+Platform staff (platform roles admin/operator) act with owner rights in every community and
+outrank owners. Acting on another member also needs rank: you may only act on someone strictly
+below you (owner > admin > moderator > member), and only grant roles below your own (the owner
+grants admin). Nobody, staff included, demotes, removes, bans or cleans up the current owner
+(`lifecycle.refuse_owner`, 409): ownership is transferred first. The README's matrix is this
+table; `test_members_refusals.py::test_readme_states_the_permission_matrix_and_every_route`
+checks that they agree.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
@@ -36,8 +37,14 @@ class MembersSettings(ServiceSettings):
     pii_index_key: SecretStr | None = None
     keys_dir: Path = Path("./var/keys")
 
-    # Cleanup: how long a member has between the notice and the removal.
+    # Cleanup: how long a member has between the notice and the removal, and how often the
+    # loop looks for removals that are due.
     cleanup_grace_days: float = 7.0
+    cleanup_interval_seconds: float = Field(default=30.0, gt=0)
+
+    # The only caller of /internal/accounts/*: the subject the gateway signs its own service
+    # assertion with (hearth_gateway.accounts.GATEWAY_SERVICE_SUBJECT).
+    gateway_service_subject: uuid.UUID = uuid.UUID("00000000-0000-7000-8000-0000000000ff")
 
     @model_validator(mode="after")
     def _pii_keys_in_production(self) -> MembersSettings:

@@ -48,7 +48,9 @@ class Account(MembersModel, table=True):
 class AccountCreate(MembersModel):
     """Body of POST /accounts (platform admins)."""
 
-    login: str = PydanticField(min_length=3, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")
+    # No "@": a login that could be an e-mail address would be PII kept in plain text (and in
+    # the gateway's login throttling); the e-mail belongs in the encrypted profile instead.
+    login: str = PydanticField(min_length=3, max_length=80, pattern=r"^[A-Za-z0-9_.-]+$")
     password: str = Field(min_length=10, max_length=256)
     name: str = Field(min_length=1, max_length=120)
     email: str | None = PydanticField(

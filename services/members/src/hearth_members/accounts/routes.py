@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import APIRouter, Depends, status
 
@@ -16,28 +16,35 @@ from hearth_members.accounts.models import (
     ProvisionRequest,
     VerifyRequest,
 )
-from servicekit.deps import UnitOfWorkDep
+from hearth_members.settings import MembersSettings
+from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, Principal, require_roles
 
 router = APIRouter(tags=["accounts"])
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 
 
+def _gateway_subject(runtime: RuntimeDep) -> uuid.UUID:
+    return cast(MembersSettings, runtime.settings).gateway_service_subject
+
+
 # A synchronous call between services, on purpose: the gateway must know at sign-in whether the
-# password is right; an event could not answer in time. Only the gateway holds these scopes.
+# password is right; an event could not answer in time. Only the gateway's principal may call.
 @router.post("/internal/accounts/verify")
-async def verify(body: VerifyRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal) -> Identity:
-    """Check a login and password (service principals with accounts:verify only)."""
-    service.require_service(actor, "accounts:verify")
+async def verify(
+    body: VerifyRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal, runtime: RuntimeDep
+) -> Identity:
+    """Check a login and password (the gateway's service principal, accounts:verify)."""
+    service.require_gateway(actor, "accounts:verify", gateway_subject=_gateway_subject(runtime))
     return await service.verify(uow=uow, data=body)
 
 
 @router.post("/internal/accounts/provision")
 async def provision(
-    body: ProvisionRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal
+    body: ProvisionRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal, runtime: RuntimeDep
 ) -> Identity:
-    """The Hearth user of an external issuer's subject (accounts:provision only)."""
-    service.require_service(actor, "accounts:provision")
+    """The Hearth user of an external issuer's subject (the gateway, accounts:provision)."""
+    service.require_gateway(actor, "accounts:provision", gateway_subject=_gateway_subject(runtime))
     return await service.provision(uow=uow, data=body)
 
 

@@ -9,8 +9,9 @@ import uuid
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from pydantic import ValidationError
+from sqlalchemy import String, cast, or_
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
+from sqlmodel import col, select
 
 from hearth_members.accounts.models import (
     Account,
@@ -35,10 +36,29 @@ _hasher = PasswordHasher()  # argon2id with the library's (RFC 9106 low-memory) 
 _DUMMY_HASH = _hasher.hash("hearth-dummy-password-for-timing")
 
 
-def require_service(actor: Principal, scope: str) -> None:
-    """Only a service principal holding the scope may call an internal accounts route."""
-    if actor.kind != "service" or scope not in actor.scopes:
-        raise forbidden(f"only a service with the {scope} scope may call this")
+def require_gateway(actor: Principal, scope: str, *, gateway_subject: uuid.UUID) -> None:
+    """Only the gateway's own service principal, holding the scope, may call these routes."""
+    # The scope alone is not enough: the gateway also mints service principals for API keys
+    # (their subject is the key's id), and no business system may check passwords.
+    if actor.kind != "service" or actor.subject != gateway_subject or scope not in actor.scopes:
+        raise forbidden(f"only the gateway, with the {scope} scope, may call this")
+
+
+async def platform_staff(*, uow: UnitOfWork, limit: int = 50) -> list[uuid.UUID]:
+    """Active accounts holding a platform staff role (admin, operator), at most `limit`."""
+    # Roles are a JSON list; its text form ('["admin", "member"]') is searchable the same way
+    # on SQLite and PostgreSQL, and staff are few.
+    roles = cast(col(Account.roles), String)
+    stmt = (
+        select(Account.id)
+        .where(
+            Account.status == AccountStatus.active,
+            or_(roles.like('%"admin"%'), roles.like('%"operator"%')),
+        )
+        .order_by(col(Account.id))
+        .limit(limit)
+    )
+    return list((await uow.session.exec(stmt)).all())
 
 
 def _identity(account: Account) -> Identity:

@@ -51,3 +51,10 @@ class ProfilePublic(MembersModel):
     phone: str | None
     updated_at: datetime
     pseudonymised_at: datetime | None
+
+
+class ProfileLookup(MembersModel):
+    """Body of POST /profiles/lookup: an exact e-mail or phone (normalised like stored ones)."""
+
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, status
 
 from hearth_members.profiles import service
-from hearth_members.profiles.models import ProfilePublic, ProfileUpdate
+from hearth_members.profiles.models import ProfileLookup, ProfilePublic, ProfileUpdate
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, Principal, require_roles
 from servicekit.problems import Problem
@@ -51,18 +51,15 @@ async def rotate_keys(uow: UnitOfWorkDep, actor: AdminDep) -> dict[str, int]:
 StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
-@router.get("/profiles/lookup")
-async def lookup(
-    uow: UnitOfWorkDep,
-    actor: StaffDep,
-    email: Annotated[str | None, Query(max_length=254)] = None,
-    phone: Annotated[str | None, Query(max_length=32)] = None,
-) -> dict[str, str | None]:
+# POST with a JSON body, not GET with a query: URLs end up in access logs, proxies and
+# browser histories, and an e-mail address or phone number must not.
+@router.post("/profiles/lookup")
+async def lookup(body: ProfileLookup, uow: UnitOfWorkDep, actor: StaffDep) -> dict[str, str | None]:
     """Find a user id by exact e-mail or phone through the blind index (staff)."""
-    if email:
-        found = await service.find_by_email(uow=uow, email=email)
-    elif phone:
-        found = await service.find_by_phone(uow=uow, phone=phone)
+    if body.email:
+        found = await service.find_by_email(uow=uow, email=body.email)
+    elif body.phone:
+        found = await service.find_by_phone(uow=uow, phone=body.phone)
     else:
         raise Problem(422, "lookup-key", "Invalid request", "give email or phone")
     return {"user_id": str(found) if found else None}

@@ -11,11 +11,21 @@ from sqlmodel import col, select
 from hearth_members.accounts.models import Account, AccountStatus
 from hearth_members.audit.models import AuditRecord
 from hearth_members.audit.service import audit
+from hearth_members.care.models import CareJourney
 from hearth_members.events import MemberPseudonymised
+from hearth_members.incentives.models import (
+    Badge,
+    BadgeAward,
+    Perk,
+    PerkRedemption,
+    PointBalance,
+    PointEntry,
+)
 from hearth_members.models import Application, Membership
 from hearth_members.notifications.models import Notification
 from hearth_members.profiles.crypto import Keyring, keyring_from
 from hearth_members.profiles.models import Profile, ProfilePublic, ProfileUpdate
+from hearth_members.tiers.models import MemberActivity, MemberTier
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.problems import Problem, not_found
@@ -156,10 +166,33 @@ async def export_data(*, uow: UnitOfWork, user_id: uuid.UUID) -> dict[str, Any]:
         found = (await uow.session.exec(select(model).where(column == user_id))).all()
         return [r.model_dump(mode="json") for r in found]
 
-    doc: dict[str, Any] = {
+    badges = (
+        await uow.session.exec(
+            select(BadgeAward, Badge)
+            .join(Badge, col(Badge.id) == col(BadgeAward.badge_id))
+            .where(BadgeAward.user_id == user_id)
+            .order_by(col(BadgeAward.id))
+        )
+    ).all()
+    redemptions = (
+        await uow.session.exec(
+            select(PerkRedemption, Perk)
+            .join(Perk, col(Perk.id) == col(PerkRedemption.perk_id))
+            .where(PerkRedemption.user_id == user_id)
+            .order_by(col(PerkRedemption.id))
+        )
+    ).all()
+    account = await uow.session.get(Account, user_id)
+    return {
         "user_id": str(user_id),
         "exported_at": utcnow().isoformat(),
         "profile": profile.model_dump(mode="json"),
+        # The account as the person may see it: never the password hash or the casefolded key.
+        "account": (
+            account.model_dump(mode="json", exclude={"password_hash", "login_key"})
+            if account is not None
+            else None
+        ),
         "memberships": await rows(Membership, Membership.user_id),
         "applications": await rows(Application, Application.user_id),
         "notifications": await rows(Notification, Notification.user_id),
@@ -171,22 +204,20 @@ async def export_data(*, uow: UnitOfWork, user_id: uuid.UUID) -> dict[str, Any]:
                 )
             ).all()
         ],
+        "ledger": await rows(PointEntry, PointEntry.user_id),
+        "balances": await rows(PointBalance, PointBalance.user_id),
+        "badges": [  # badges and titles (`kind`), revoked ones included
+            {**award.model_dump(mode="json"), "name": badge.name, "kind": badge.kind}
+            for award, badge in badges
+        ],
+        "redemptions": [
+            {**redemption.model_dump(mode="json"), "perk": perk.name}
+            for redemption, perk in redemptions
+        ],
+        "tiers": await rows(MemberTier, MemberTier.user_id),
+        "activity": await rows(MemberActivity, MemberActivity.user_id),
+        "care_journeys": await rows(CareJourney, CareJourney.user_id),
     }
-    doc["ledger"] = await _ledger(uow, user_id)
-    return doc
-
-
-async def _ledger(uow: UnitOfWork, user_id: uuid.UUID) -> list[dict[str, Any]] | None:
-    """The incentive ledger rows, when the incentives module is installed."""
-    try:
-        from hearth_members.incentives import models as incentives
-    except ImportError:
-        return None
-    model = getattr(incentives, "PointEntry", None) or getattr(incentives, "LedgerEntry", None)
-    if model is None or not hasattr(model, "user_id"):
-        return None
-    found = (await uow.session.exec(select(model).where(model.user_id == user_id))).all()
-    return [r.model_dump(mode="json") for r in found]
 
 
 async def pseudonymise(*, uow: UnitOfWork, user_id: uuid.UUID, actor_id: uuid.UUID) -> None:

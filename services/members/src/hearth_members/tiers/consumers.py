@@ -58,4 +58,5 @@ async def member_inactive(session: AsyncSession, envelope: Envelope) -> None:
         community_id=fact.community_id,
         user_id=fact.user_id,
         inactive_since=fact.detected_at,
+        inactive_event_id=envelope.id,
     )

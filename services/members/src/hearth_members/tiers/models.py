@@ -86,6 +86,8 @@ class MemberActivity(MembersModel, table=True):
     user_id: uuid.UUID = Field(primary_key=True)
     last_active_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     inactive_since: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The metrics.member.inactive.v1 event behind inactive_since: the evidence a cleanup cites.
+    inactive_event_id: uuid.UUID | None = None
 
 
 class MemberTier(MembersModel, table=True):

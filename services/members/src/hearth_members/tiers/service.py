@@ -204,6 +204,7 @@ async def record_activity(
     user_id: uuid.UUID,
     active_at: datetime | None = None,
     inactive_since: datetime | None = None,
+    inactive_event_id: uuid.UUID | None = None,
 ) -> None:
     """Update the activity read model from metrics' facts and recompute the tier (no commit)."""
     activity = await uow.session.get(MemberActivity, (community_id, user_id), with_for_update=True)
@@ -215,9 +216,21 @@ async def record_activity(
         # Only activity after the quiet spot clears it (facts can arrive out of order).
         if activity.inactive_since is not None and active_at >= activity.inactive_since:
             activity.inactive_since = None
+            activity.inactive_event_id = None
     if inactive_since is not None:
         if activity.last_active_at is None or activity.last_active_at <= inactive_since:
             activity.inactive_since = inactive_since
+            activity.inactive_event_id = inactive_event_id
     uow.session.add(activity)
     await uow.session.flush()
     await recompute(uow=uow, community_id=community_id, user_id=user_id)
+
+
+async def inactivity_record(
+    *, uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID
+) -> str | None:
+    """A reference to metrics' inactivity fact that still stands for the member, or None."""
+    activity = await uow.session.get(MemberActivity, (community_id, user_id))
+    if activity is None or activity.inactive_since is None or activity.inactive_event_id is None:
+        return None
+    return f"metrics:inactive:{activity.inactive_event_id}"
