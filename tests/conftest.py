@@ -23,6 +23,11 @@ def platform(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> It
         nats_url=backends.nats_url,
         subject_prefix=prefix,
         database_urls={c: backends.database_url(c) for c in CONTEXTS},
+        # The schedulers pass often, so calendar slots and reminders show within a test.
+        extra_env={
+            "HEARTH_CONTENT_PUBLISH_TICK_SECONDS": "0.5",
+            "HEARTH_EVENTS_REMINDER_TICK_SECONDS": "0.5",
+        },
     ).start()
     yield running
     running.stop()

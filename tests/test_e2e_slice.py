@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, get_args
 
 import httpx
@@ -172,6 +173,77 @@ async def test_walking_skeleton_end_to_end(platform: Platform, gw: httpx.AsyncCl
 
 async def _is(awaitable: Any, expected: str) -> bool:
     return (await awaitable) == expected
+
+
+async def test_calendar_slot_and_event_reminder_through_the_gateway(
+    platform: Platform, gw: httpx.AsyncClient
+) -> None:
+    """A booked post goes out at its slot; a registrant finds the reminder in their inbox."""
+    operator = await token(gw, "operator")
+    member = await token(gw, "member")
+    r = await gw.post(
+        "/api/members/communities",
+        json={"name": "Calendar circle", "kind": "internal"},
+        headers=operator,
+    )
+    assert r.status_code == 201, r.text
+    community = r.json()["id"]
+    r = await gw.post(f"/api/members/communities/{community}/members", headers=member)
+    assert r.status_code == 201, r.text
+
+    slot = (datetime.now(UTC) + timedelta(seconds=3)).isoformat()
+
+    async def book() -> dict | None:
+        r = await gw.post(
+            f"/api/content/communities/{community}/posts",
+            json={"title": "Weekly digest", "body": "This week.", "publish_at": slot},
+            headers=member,
+        )
+        if r.status_code == 403:
+            return None  # content's read model catching up
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    booked = await eventually(book)
+
+    async def status_of() -> str:
+        r = await gw.get(f"/api/content/posts/{booked['id']}", headers=member)
+        assert r.status_code == 200, r.text
+        return r.json()["status"]
+
+    await eventually(lambda: _is(status_of(), "scheduled"))  # passed review, waits for its slot
+    await eventually(lambda: _is(status_of(), "published"), timeout=20)
+
+    starts = datetime.now(UTC) + timedelta(hours=2)
+    r = await gw.post(
+        "/api/events/activities",
+        headers=operator,
+        json={
+            "community_id": community,
+            "title": "Ask me anything",
+            "kind": "lecture",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            "capacity": 50,
+        },
+    )
+    assert r.status_code == 201, r.text
+    activity = r.json()["id"]
+
+    async def register() -> httpx.Response | None:
+        r = await gw.post(f"/api/events/activities/{activity}/registrations", headers=member)
+        return None if r.status_code == 403 else r
+
+    assert (await eventually(register)).status_code == 201
+
+    async def reminder() -> dict | None:
+        r = await gw.get("/api/members/me/notifications", headers=member)
+        assert r.status_code == 200, r.text
+        found = [n for n in r.json()["items"] if n["kind"] == "event.reminder"]
+        return found[0] if found else None
+
+    note = await eventually(reminder, timeout=30)
+    assert "Ask me anything" in note["title"] + note["body"]
 
 
 async def test_bad_input_through_the_gateway(platform: Platform, gw: httpx.AsyncClient) -> None:
