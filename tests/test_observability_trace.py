@@ -70,6 +70,9 @@ class Collector:
                                 "trace_id": span.trace_id.hex(),
                                 "span_id": span.span_id.hex(),
                                 "parent_id": span.parent_span_id.hex(),
+                                "attributes": {
+                                    a.key: a.value.string_value for a in span.attributes
+                                },
                             }
                         )
 
@@ -155,6 +158,10 @@ async def test_gateway_members_outbox_nats_and_consumer_share_one_trace(
     assert len(server) == 1, spans
     assert server[0]["parent_id"] == gateway[0]["span_id"]  # members is the gateway's child
     assert "/communities/{community_id}/members" in server[0]["name"]
+    # What left the process names the route, never the raw path (ids, invite tokens, PII).
+    attributes = server[0]["attributes"]
+    assert attributes["url.path"] == "/communities/{community_id}/members", attributes
+    assert community not in str([s["attributes"] for s in spans])
     # The consumer's span is a child of the span that wrote the outbox row (traceparent stored
     # with the row at write time, carried in the NATS message headers by the relay).
     consume = next(s for s in spans if s["service"] == "hearth-content" and s["name"] == JOINED)

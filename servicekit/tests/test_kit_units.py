@@ -245,3 +245,37 @@ def test_assertion_keys_rotate_without_refusals() -> None:
     with pytest.raises(InvalidAssertion):
         after.verify(AssertionSigner(old_private).sign(p))
     assert after.verify(AssertionSigner(new_private).sign(p)) == p
+
+
+def test_exported_spans_carry_the_route_not_the_raw_path_or_query() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from servicekit.telemetry import ScrubbingExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(ScrubbingExporter(memory)))
+    tracer = provider.get_tracer("test")
+    span = tracer.start_span(
+        "POST /invites/{token}/redeem",
+        attributes={
+            "url.path": "/invites/s3cr3t-t0ken/redeem",
+            "url.query": "email=ada%40example.com&limit=5",
+            "url.full": "http://h/invites/s3cr3t-t0ken/redeem?email=ada%40example.com",
+            "http.request.method": "POST",
+        },
+    )
+    span.set_attribute("http.route", "/invites/{token}/redeem")
+    span.end()
+    with tracer.start_as_current_span("no route", attributes={"http.target": "/x/s3cr3t-t0ken"}):
+        pass
+    exported = memory.get_finished_spans()
+    text = str([dict(s.attributes or {}) for s in exported])
+    assert "s3cr3t" not in text and "ada" not in text
+    first = dict(exported[0].attributes or {})
+    assert first["url.path"] == "/invites/{token}/redeem"
+    assert first["url.query"] == "email=REDACTED&limit=REDACTED"
+    assert first["http.request.method"] == "POST"  # other attributes untouched
+    assert dict(exported[1].attributes or {})["http.target"] == "REDACTED"
