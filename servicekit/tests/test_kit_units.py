@@ -279,3 +279,31 @@ def test_exported_spans_carry_the_route_not_the_raw_path_or_query() -> None:
     assert first["url.query"] == "email=REDACTED&limit=REDACTED"
     assert first["http.request.method"] == "POST"  # other attributes untouched
     assert dict(exported[1].attributes or {})["http.target"] == "REDACTED"
+
+
+async def test_periodic_survives_a_failing_pass_and_keeps_its_name() -> None:
+    import asyncio
+    import types
+
+    from servicekit.periodic import periodic
+
+    calls: list[int] = []
+    fifth = asyncio.Event()
+
+    async def flaky(_runtime: object) -> str | None:
+        calls.append(len(calls))
+        if len(calls) == 5:
+            fifth.set()
+        if len(calls) == 2:
+            raise RuntimeError("database away")
+        return "did work" if len(calls) % 2 else None
+
+    loop = periodic("flaky_scheduler", flaky, interval_setting="tick", default_seconds=60)
+    assert loop.__name__ == "flaky_scheduler"
+    runtime = types.SimpleNamespace(settings=types.SimpleNamespace(tick=0.01))
+    task = asyncio.create_task(loop(runtime))  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(fifth.wait(), timeout=5)  # passes 3-5 ran after the failure
+        assert not task.done()
+    finally:
+        task.cancel()

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from hearth_content.service import publish_due
 from servicekit.ids import utcnow
+from servicekit.periodic import periodic
 from servicekit.runtime import ServiceRuntime
 
-log = logging.getLogger(__name__)
+
+async def _publish_pass(runtime: ServiceRuntime) -> str | None:
+    published = await publish_due(runtime, now=utcnow())
+    return f"{published} posts published" if published else None
 
 
-async def scheduled_publisher(runtime: ServiceRuntime) -> None:
-    """Publish due calendar slots every `publish_tick_seconds`; a failing pass is retried."""
-    interval = float(getattr(runtime.settings, "publish_tick_seconds", 5.0))
-    while True:
-        try:
-            published = await publish_due(runtime, now=utcnow())
-            if published:
-                log.info("scheduled publisher: %d posts published", published)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("scheduled publishing pass failed; retrying next interval")
-        await asyncio.sleep(interval)
+scheduled_publisher = periodic(
+    "scheduled_publisher", _publish_pass, interval_setting="publish_tick_seconds", default_seconds=5
+)

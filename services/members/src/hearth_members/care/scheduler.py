@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from hearth_members.care.service import tick
 from servicekit.ids import utcnow
+from servicekit.periodic import periodic
 from servicekit.runtime import ServiceRuntime
 
-log = logging.getLogger(__name__)
 DEFAULT_TICK_SECONDS = 30.0
 
 
-async def care_scheduler(runtime: ServiceRuntime) -> None:
-    """Tick every `care_tick_seconds` until cancelled; a failing tick is logged and retried."""
-    interval = float(getattr(runtime.settings, "care_tick_seconds", DEFAULT_TICK_SECONDS))
-    while True:
-        try:
-            done = await tick(runtime, now=utcnow())
-            if done.follow_ups or done.lapsed:
-                log.info("care tick: %d follow-ups, %d lapsed", done.follow_ups, done.lapsed)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("care tick failed; retrying next interval")
-        await asyncio.sleep(interval)
+async def _care_pass(runtime: ServiceRuntime) -> str | None:
+    done = await tick(runtime, now=utcnow())
+    if done.follow_ups or done.lapsed:
+        return f"{done.follow_ups} follow-ups, {done.lapsed} lapsed"
+    return None
+
+
+care_scheduler = periodic(
+    "care_scheduler",
+    _care_pass,
+    interval_setting="care_tick_seconds",
+    default_seconds=DEFAULT_TICK_SECONDS,
+)
