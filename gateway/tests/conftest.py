@@ -523,3 +523,95 @@ def make_gateway(gateway_settings: GatewaySettings, tmp_path: Path) -> Any:
 def server_thread() -> type[ServerThread]:
     """The ServerThread class (test modules can't import conftest under importlib mode)."""
     return ServerThread
+
+
+@dataclass
+class Attacker:
+    """A real HTTP server an attacker controls, serving a JWKS (and an X.509 chain) of its own
+    keys, and recording every request: a gateway that ever follows `jku`/`x5u` shows up here."""
+
+    url: str = ""
+    ed25519: Any = None  # signs tokens posing as the built-in issuer
+    rsa: Any = None  # signs tokens posing as external issuer A (RS256)
+    certificate_pem: bytes = b""
+    hits: list[str] = field(default_factory=list)
+
+    def okp_jwk(self) -> dict[str, str]:
+        from hearth_gateway.tokens import public_jwk
+
+        return public_jwk(self.ed25519.public_key())
+
+    def rsa_jwk(self) -> dict[str, Any]:
+        from jwt.algorithms import RSAAlgorithm
+
+        jwk = RSAAlgorithm.to_jwk(self.rsa.public_key(), as_dict=True)
+        return {**jwk, "kid": "attacker-rsa", "use": "sig", "alg": "RS256"}
+
+    def token_headers(self, case: str, jwk: dict[str, Any]) -> dict[str, Any]:
+        """JOSE header parameters that name a key (RFC 7515 4.1.2-4.1.6): `jku`/`x5u` point at
+        this server, `jwk`/`x5c` embed the attacker's key; "all" sets every one."""
+        parts: dict[str, dict[str, Any]] = {
+            "jku": {"jku": f"{self.url}/jwks.json"},
+            "x5u": {"x5u": f"{self.url}/chain.pem"},
+            "jwk": {"jwk": jwk},
+            "x5c": {"x5c": [self.certificate_der_b64()]},
+        }
+        if case == "all":
+            return {k: v for part in parts.values() for k, v in part.items()}
+        return parts[case]
+
+    def certificate_der_b64(self) -> str:
+        import base64
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        cert = x509.load_pem_x509_certificate(self.certificate_pem)
+        return base64.b64encode(cert.public_bytes(serialization.Encoding.DER)).decode()
+
+
+def _self_signed(key: Any) -> bytes:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "attacker.example")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture(scope="session")
+def attacker() -> Iterator[Attacker]:
+    """The attacker's key server (one per session; tests compare `hits` before and after)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    state = Attacker(ed25519=Ed25519PrivateKey.generate())
+    state.rsa = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    state.certificate_pem = _self_signed(state.rsa)
+    app = FastAPI()
+
+    @app.api_route("/{path:path}", methods=ALL_METHODS)
+    async def anything(request: Request, path: str) -> Any:
+        from fastapi.responses import Response
+
+        state.hits.append(f"{request.method} /{path}")
+        if path.endswith(".pem"):
+            return Response(state.certificate_pem, media_type="application/pem-certificate-chain")
+        return JSONResponse({"keys": [state.okp_jwk(), state.rsa_jwk()]})
+
+    with ServerThread(app) as server:
+        state.url = server.url
+        print(f"[gateway tests] attacker key server (uvicorn thread) at {server.url}")
+        yield state

@@ -218,9 +218,12 @@ async def test_gateway_errors_are_problems(
     assert_problem(await client.request(method, path), status)
 
 
-def test_generate_keys_feeds_settings(tmp_path, capsys) -> None:
+def test_generate_keys_feeds_settings(tmp_path, capsys, monkeypatch) -> None:
     from hearth_gateway.__main__ import generate_keys
     from hearth_gateway.main import create_app
+
+    # A production app logs JSON to stdout from the root logger: not in this test session.
+    monkeypatch.setenv("HEARTH_LOG_FORMAT", "text")
 
     generate_keys(tmp_path / "keys")
     env = dict(line.split("  #")[0].split("=", 1) for line in capsys.readouterr().out.splitlines())

@@ -9,6 +9,7 @@ import hmac
 import json
 import time
 import uuid
+from typing import Any
 
 import httpx
 import jwt
@@ -105,10 +106,6 @@ def _bad_external_tokens(idps) -> dict[str, str]:
         "tampered payload": f"{head}.{_b64({**claims, 'sub': 'root'})}.{signature}",
         "unknown kid": a.mint("mallory", kid="nope", key=attacker),
         "attacker key, known kid": a.mint("mallory", kid=kid, key=attacker),
-        "jku/x5u ignored": a.mint(
-            "mallory", kid="evil", key=attacker,
-            headers={"jku": "http://127.0.0.1:9/jwks", "x5u": "http://127.0.0.1:9/x5u"},
-        ),
         "algorithm not accepted for issuer (PS256 for RS256 issuer)": a.mint(
             "mallory", alg="PS256"
         ),
@@ -120,7 +117,7 @@ CASES = [
     "expired", "wrong audience", "audience of the other issuer", "unknown issuer",
     "issuer B's iss, signed by A", "missing exp", "missing sub", "alg none",
     "HS256 keyed with the RSA public key", "tampered signature", "tampered payload",
-    "unknown kid", "attacker key, known kid", "jku/x5u ignored",
+    "unknown kid", "attacker key, known kid",
     "algorithm not accepted for issuer (PS256 for RS256 issuer)",
     "ES256 issuer given an RS256 token",
 ]  # fmt: skip
@@ -134,6 +131,67 @@ async def test_bad_external_tokens_refused(client: httpx.AsyncClient, idps, echo
     assert response.status_code == 401, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
     assert len(echo.received) == before
+
+
+KEY_URL_CASES = [
+    ("jku", "attacker"), ("x5u", "attacker"), ("jwk", "attacker"), ("x5c", "attacker"),
+    ("all", "attacker"), ("all", "issuer's"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "kid"), KEY_URL_CASES)
+async def test_keys_named_by_a_token_are_never_fetched_or_used(
+    client: httpx.AsyncClient, idps, echo, attacker, case: str, kid: str
+) -> None:
+    """Issuer A's `iss`, signed with the attacker's RSA key, which a real server serves at the
+    token's `jku`/`x5u` (or the token embeds as `jwk`/`x5c`): refused, the server never asked;
+    only issuer A's configured JWKS URL is ever read."""
+    jwk = attacker.rsa_jwk()
+    use_kid = jwk["kid"] if kid == "attacker" else idps.a.keys[0][0]
+    extra = attacker.token_headers(case, jwk)
+    token = idps.a.mint("mallory", kid=use_kid, key=attacker.rsa, headers=extra)
+    assert jwt.get_unverified_header(token).keys() >= extra.keys()
+    hits, before = len(attacker.hits), len(echo.received)
+    response = await whoami(client, token)
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert attacker.hits[hits:] == []
+    assert len(echo.received) == before
+    async with httpx.AsyncClient() as http:  # the server answers and counts
+        assert (await http.get(extra.get("x5u") or f"{attacker.url}/jwks.json")).is_success
+    assert len(attacker.hits) == hits + 1
+
+
+CLAIM_CASES = [
+    "missing iat", "missing iss", "missing aud",
+    "expired within the leeway", "expired beyond the leeway",
+    "iat ahead within the leeway", "iat ahead beyond the leeway",
+    "nbf ahead within the leeway", "nbf ahead beyond the leeway",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CLAIM_CASES)
+async def test_required_claims_and_the_clock_skew_boundary(
+    client: httpx.AsyncClient, idps, gateway_settings, case: str
+) -> None:
+    leeway = gateway_settings.token_leeway_seconds
+    assert leeway >= 10
+    now = int(time.time())
+    inside, outside = leeway - 5, leeway + 5
+    cases: dict[str, tuple[dict[str, Any], int]] = {
+        "missing iat": ({"iat": None}, 401),
+        "missing iss": ({"iss": None}, 401),
+        "missing aud": ({"aud": None}, 401),
+        "expired within the leeway": ({"iat": now - 600, "exp": now - inside}, 200),
+        "expired beyond the leeway": ({"iat": now - 600, "exp": now - outside}, 401),
+        "iat ahead within the leeway": ({"iat": now + inside}, 200),
+        "iat ahead beyond the leeway": ({"iat": now + outside}, 401),
+        "nbf ahead within the leeway": ({"nbf": now + inside}, 200),
+        "nbf ahead beyond the leeway": ({"nbf": now + outside}, 401),
+    }
+    claims, expected = cases[case]
+    response = await whoami(client, idps.a.mint(f"clock-{uuid.uuid4().hex[:6]}", **claims))
+    assert response.status_code == expected, response.text
 
 
 async def test_provisioning_failure_refuses(make_gateway, idps, dead_url: str) -> None:

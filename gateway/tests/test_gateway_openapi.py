@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from pydantic import create_model
@@ -65,11 +66,12 @@ async def test_merged_document_prefixes_paths_and_schemas(make_gateway, services
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
 
 
-async def test_no_docs_in_production(keys, tmp_path) -> None:
+async def test_no_docs_in_production(keys, tmp_path, monkeypatch) -> None:
     from hearth_gateway.main import create_app
     from hearth_gateway.settings import GatewaySettings
     from hearth_gateway.webhook_keys import add_key
 
+    monkeypatch.setenv("HEARTH_LOG_FORMAT", "text")  # no JSON root handler in this session
     add_key(tmp_path / "webhook-secrets.json")
     app = create_app(
         GatewaySettings(
@@ -80,8 +82,12 @@ async def test_no_docs_in_production(keys, tmp_path) -> None:
             webhook_secret_keys_file=tmp_path / "webhook-secrets.json",
         )
     )
-    paths = {getattr(r, "path", None) for r in app.routes}
-    assert "/openapi.json" not in paths and "/docs" not in paths
+    # Asked over HTTP (FastAPI's route objects no longer expose their paths directly).
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw") as http:
+        for path in ("/openapi.json", "/docs"):
+            assert (await http.get(path)).status_code == 404, path
+        assert (await http.get("/.well-known/jwks.json")).status_code == 200  # the app answers
 
 
 async def test_cors_allow_list(make_gateway) -> None:

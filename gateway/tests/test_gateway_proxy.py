@@ -131,9 +131,6 @@ def _bad_tokens(keys) -> dict[str, str | None]:
         "tampered payload": f"{head}.{_b64({**claims, 'roles': ['operator']})}.{signature}",
         "unknown kid": _token(other, _headers={"kid": "not-a-known-kid"}),
         "other key same kid": _token(other, _headers={"kid": kid}),
-        "jku pointing elsewhere": _token(
-            other, _headers={"kid": "attacker", "jku": "http://127.0.0.1:9/jwks.json"}
-        ),
         "garbage": "not.a.jwt",
     }
 
@@ -141,7 +138,7 @@ def _bad_tokens(keys) -> dict[str, str | None]:
 BAD_TOKEN_CASES = [
     "no token", "expired", "wrong audience", "wrong issuer", "missing exp", "non-uuid subject",
     "alg none", "hs256 with public key", "tampered signature", "tampered payload", "unknown kid",
-    "other key same kid", "jku pointing elsewhere", "garbage",
+    "other key same kid", "garbage",
 ]  # fmt: skip
 
 
@@ -156,6 +153,75 @@ async def test_bad_tokens_are_refused_before_the_upstream(
     assert_problem(response.status_code, response.headers, response.json(), 401)
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert len(echo.received) == before
+
+
+# (header parameter naming a key, whose kid the token carries)
+KEY_URL_CASES = [
+    ("jku", "attacker"), ("x5u", "attacker"), ("jwk", "attacker"), ("x5c", "attacker"),
+    ("all", "attacker"), ("all", "ours"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("case", "kid"), KEY_URL_CASES)
+async def test_keys_named_by_a_token_are_never_fetched_or_used(
+    client: httpx.AsyncClient, echo, keys, attacker, case: str, kid: str
+) -> None:
+    """A token signed with the attacker's key, pointing (`jku`, `x5u`) at a real server that
+    serves that key, or embedding it (`jwk`, `x5c`): refused, and the server never asked."""
+    jwk = attacker.okp_jwk()
+    use_kid = jwk["kid"] if kid == "attacker" else public_jwk(keys.token_key.public_key())["kid"]
+    headers = {"kid": use_kid, **attacker.token_headers(case, jwk)}
+    token = _token(attacker.ed25519, _headers=headers)
+    assert jwt.get_unverified_header(token).keys() >= headers.keys()
+    hits, before = len(attacker.hits), len(echo.received)
+    response = await client.get("/api/members/communities", headers=bearer(token))
+    assert_problem(response.status_code, response.headers, response.json(), 401)
+    assert attacker.hits[hits:] == []  # never fetched
+    assert len(echo.received) == before
+    # The server does answer and count: zero above is the gateway's doing, not a dead port.
+    async with httpx.AsyncClient() as http:
+        assert (await http.get(headers.get("jku") or f"{attacker.url}/jwks.json")).is_success
+    assert len(attacker.hits) == hits + 1
+
+
+CLAIM_CASES = [
+    "missing iat", "missing iss", "missing aud",
+    "expired within the leeway", "expired beyond the leeway",
+    "iat ahead within the leeway", "iat ahead beyond the leeway",
+    "nbf ahead within the leeway", "nbf ahead beyond the leeway",
+]  # fmt: skip
+
+
+def claim_case(case: str, leeway: int) -> tuple[dict[str, int | None], int]:
+    """Claim overrides for a case and the status the gateway must answer; clock cases sit 5 s
+    either side of the leeway."""
+    assert leeway >= 10
+    now = int(time.time())
+    inside, outside = leeway - 5, leeway + 5
+    cases: dict[str, tuple[dict[str, int | None], int]] = {
+        "missing iat": ({"iat": None}, 401),
+        "missing iss": ({"iss": None}, 401),
+        "missing aud": ({"aud": None}, 401),
+        "expired within the leeway": ({"iat": now - 600, "exp": now - inside}, 200),
+        "expired beyond the leeway": ({"iat": now - 600, "exp": now - outside}, 401),
+        "iat ahead within the leeway": ({"iat": now + inside}, 200),
+        "iat ahead beyond the leeway": ({"iat": now + outside}, 401),
+        "nbf ahead within the leeway": ({"nbf": now + inside}, 200),
+        "nbf ahead beyond the leeway": ({"nbf": now + outside}, 401),
+    }
+    return cases[case]
+
+
+@pytest.mark.parametrize("case", CLAIM_CASES)
+async def test_required_claims_and_the_clock_skew_boundary(
+    client: httpx.AsyncClient, echo, keys, gateway_settings, case: str
+) -> None:
+    claims, expected = claim_case(case, gateway_settings.token_leeway_seconds)
+    token = _token(keys.token_key, **claims)
+    before = len(echo.received)
+    response = await client.get("/api/members/communities", headers=bearer(token))
+    assert response.status_code == expected, response.text
+    assert len(echo.received) == before + (expected == 200)
 
 
 @pytest.mark.parametrize("value", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer  x y", "Token abc"])

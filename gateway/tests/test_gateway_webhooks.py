@@ -1,15 +1,22 @@
 """Webhooks end to end: events published on real JetStream, a durable consumer in the gateway,
-signed deliveries to a real HTTP receiver that fails for a while and then recovers; secrets
-encrypted at rest and rolled; targets on private addresses refused (SSRF); auto-disable
-notifying the subscription's creator through members."""
+signed deliveries to a real HTTP receiver that fails for a while and then recovers (it checks
+signatures with the stdlib alone, as the README tells receivers to); back-off and final failure;
+events held while a subscription is disabled and sent on re-enable; two replicas sharing one
+database and one NATS; secrets encrypted at rest and rolled; targets on private addresses
+refused (SSRF); auto-disable notifying the subscription's creator through members."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import hmac
 import json
+import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +30,31 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from hearth_gateway.dev_accounts import DEV_ACCOUNTS
 from hearth_gateway.webhook_keys import add_key
 from hearth_gateway.webhook_targets import PublicOnlyResolver, address_refusal
-from hearth_gateway.webhooks import matches, sign, verify_signature
-from hearth_members.app import definition as members_definition
+from hearth_gateway.webhooks import WebhookPolicy, matches, sign, verify_signature
 from servicekit.crypto import DecryptionError, Keyring
 from servicekit.db import async_url
 from servicekit.ids import utcnow
+from servicekit.testing.backends import Backends
 from servicekit.testing.harness import Broker, Identities, eventually, relay_envelope
 
 SECRET = "whsec_test_secret_0123456789"
 JOINED = "hearth.members.member.joined.v1"
 PUBLIC = "https://1.1.1.1/hook"  # a public address (never contacted: no dispatcher there)
 ADMIN = DEV_ACCOUNTS["admin"].subject
+
+
+def receiver_verifies(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
+    """A receiver's check written from the README alone, with the stdlib (not the gateway's
+    verify_signature): `t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`, any `v1` may
+    match (one per valid secret), and the timestamp must be recent."""
+    fields = [part.strip().split("=", 1) for part in header.split(",")]
+    stamps = [value for name, value in fields if name == "t"]
+    macs = [value for name, value in fields if name == "v1"]
+    if len(stamps) != 1 or not macs or abs(time.time() - int(stamps[0])) > tolerance:
+        return False
+    signed = stamps[0].encode() + b"." + body
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, mac) for mac in macs)
 
 
 @dataclass
@@ -43,6 +64,10 @@ class Receiver:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     refused: int = 0
     requests: int = 0
+    delay: float = 0.0  # seconds each request takes (a slow receiver)
+
+    def ids(self) -> list[str]:
+        return [a["event_id"] for a in self.accepted]
 
 
 @pytest.fixture
@@ -54,16 +79,20 @@ def receiver(server_thread) -> Iterator[Receiver]:
     async def hook(request: Request) -> JSONResponse:
         body = await request.body()
         state.requests += 1
+        await asyncio.sleep(state.delay)
         if state.fail_next > 0:
             state.fail_next -= 1
             state.refused += 1
             return JSONResponse({"error": "down for maintenance"}, status_code=503)
+        signature = request.headers["hearth-signature"]
         state.accepted.append(
             {
                 "event_id": request.headers["hearth-event-id"],
                 "attempt": int(request.headers["hearth-delivery-attempt"]),
-                "signed": verify_signature(SECRET, request.headers["hearth-signature"], body),
-                "signature": request.headers["hearth-signature"],
+                "signed": receiver_verifies(SECRET, signature, body),
+                # The MAC covers the exact bytes: one byte more and it no longer matches.
+                "tamper_refused": not receiver_verifies(SECRET, signature, body + b" "),
+                "signature": signature,
                 "body": body,
             }
         )
@@ -119,13 +148,19 @@ def test_signature_scheme() -> None:
     body = b'{"a":1}'
     header = sign("s3cret", 1_700_000_000, body)
     assert header.startswith("t=1700000000,v1=")
+    expected = hmac.new(b"s3cret", b"1700000000." + body, hashlib.sha256).hexdigest()
+    assert header == f"t=1700000000,v1={expected}"  # exactly the documented scheme
     assert not verify_signature("s3cret", header, body)  # too old
-    import time
+    assert not receiver_verifies("s3cret", header, body)
 
-    fresh = sign("s3cret", int(time.time()), body)
-    assert verify_signature("s3cret", fresh, body)
-    assert not verify_signature("other", fresh, body)
-    assert not verify_signature("s3cret", fresh, body + b" ")
+    now = int(time.time())
+    fresh = sign("s3cret", now, body)
+    for check in (verify_signature, receiver_verifies):  # the gateway's and the receiver's agree
+        assert check("s3cret", fresh, body)
+        assert not check("other", fresh, body)
+        assert not check("s3cret", fresh, body + b" ")
+        # The timestamp is signed too: moving it invalidates the MAC.
+        assert not check("s3cret", fresh.replace(f"t={now}", f"t={now - 1}"), body)
     assert matches(["members.member.*"], JOINED) and matches(["*"], JOINED)
     assert not matches(["events.*"], JOINED)
 
@@ -153,9 +188,9 @@ async def test_failing_receiver_recovers_without_loss_or_duplicates(
             return len(receiver.accepted) >= 10
 
         await eventually(all_delivered, timeout=15)
-        ids = [a["event_id"] for a in receiver.accepted]
+        ids = receiver.ids()
         assert sorted(ids) == sorted(published) and len(ids) == len(set(ids))
-        assert all(a["signed"] for a in receiver.accepted)
+        assert all(a["signed"] and a["tamper_refused"] for a in receiver.accepted)
         assert receiver.refused == 4 and max(a["attempt"] for a in receiver.accepted) > 1
 
         async def logged() -> list:
@@ -244,6 +279,260 @@ async def test_persistent_failure_disables_then_re_enable_resumes(
 
         await eventually(delivered)
         assert receiver.accepted[0]["event_id"] == str(event.id) and receiver.refused == refused
+
+
+async def deliveries(http, headers, sub: dict[str, Any]) -> list[dict[str, Any]]:
+    """The subscription's delivery log, oldest event first."""
+    page = await http.get(f"/admin/webhooks/{sub['id']}/deliveries", headers=headers)
+    assert page.status_code == 200, page.text
+    return list(reversed(page.json()["items"]))
+
+
+async def set_status(http, headers, sub: dict[str, Any], status: str) -> dict[str, Any]:
+    response = await http.patch(
+        f"/admin/webhooks/{sub['id']}", json={"status": status}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_events_while_disabled_are_held_then_sent_once_on_re_enable(
+    make_gateway,
+    webhook_settings,
+    receiver: Receiver,
+    nats_client,
+    subject_prefix,
+    backends: Backends,
+    database: str,
+) -> None:
+    if database == "postgres" and not backends.postgres_admin_url:
+        pytest.skip("PostgreSQL is not available")
+    url = backends.database_url("gateway", database)
+    broker = Broker(nats_client, subject_prefix)
+    async with make_gateway(**webhook_settings, database_url=url) as (_, http):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, receiver.url, ["members.*"])
+        assert (await set_status(http, headers, sub, "disabled"))["status"] == "disabled"
+        published = []
+        for n in range(5):
+            envelope = relay_envelope(JOINED, subject=str(n), n=n)
+            published.append(str(envelope.id))
+            await broker.publish(envelope)
+
+        async def held() -> list[dict[str, Any]]:
+            items = await deliveries(http, headers, sub)
+            return items if len(items) == 5 and {i["status"] for i in items} == {"held"} else []
+
+        items = await eventually(held)  # recorded although the subscription is disabled
+        assert [i["event_id"] for i in items] == published
+        assert all(i["attempts"] == 0 for i in items)
+        # Replay of a time range covers held deliveries; on a disabled subscription they stay
+        # held (nothing is sent) until it is re-enabled.
+        since = (utcnow() - timedelta(minutes=5)).isoformat()
+        until = (utcnow() + timedelta(minutes=1)).isoformat()
+        replay = await http.post(
+            f"/admin/webhooks/{sub['id']}/replay",
+            json={"since": since, "until": until},
+            headers=headers,
+        )
+        assert replay.status_code == 200 and replay.json() == {"requeued": 5}
+        await asyncio.sleep(0.5)  # ten polls of the dispatcher
+        assert receiver.requests == 0
+        assert {i["status"] for i in await deliveries(http, headers, sub)} == {"held"}
+
+        assert (await set_status(http, headers, sub, "active"))["status"] == "active"
+
+        async def delivered() -> list[dict[str, Any]]:
+            items = await deliveries(http, headers, sub)
+            return items if {i["status"] for i in items} == {"delivered"} else []
+
+        items = await eventually(delivered)
+        await asyncio.sleep(0.3)  # and nothing arrives twice later
+    assert receiver.ids() == published  # every one, once, in the order they happened
+    assert all(a["signed"] for a in receiver.accepted)
+    assert [i["attempts"] for i in items] == [1] * 5
+
+
+async def test_auto_disabled_receiver_gets_everything_once_after_the_fix(
+    make_gateway, webhook_settings, receiver: Receiver, nats_client, subject_prefix
+) -> None:
+    broker = Broker(nats_client, subject_prefix)
+    settings = {**webhook_settings, "webhook_disable_after_failures": 3}
+    async with make_gateway(**settings) as (_, http):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, receiver.url, ["members.*"])
+        receiver.fail_next = 1_000  # the business system is broken
+        published = []
+        for n in range(2):
+            envelope = relay_envelope(JOINED, n=n)
+            published.append(str(envelope.id))
+            await broker.publish(envelope)
+
+        async def disabled() -> bool:
+            listed = (await http.get("/admin/webhooks", headers=headers)).json()
+            return next(s for s in listed if s["id"] == sub["id"])["status"] == "disabled"
+
+        await eventually(disabled)
+        # While it is disabled, events keep happening ...
+        for n in range(2, 6):
+            envelope = relay_envelope(JOINED, n=n)
+            published.append(str(envelope.id))
+            await broker.publish(envelope)
+
+        async def recorded() -> list[dict[str, Any]]:
+            items = await deliveries(http, headers, sub)
+            return items if len(items) == 6 else []
+
+        items = await eventually(recorded)
+        assert {i["status"] for i in items} == {"held"}  # the failed ones are held too
+        await asyncio.sleep(0.3)
+        assert receiver.requests == receiver.refused == 3  # nothing tried while disabled
+        receiver.fail_next = 0  # ... the system is fixed, and the admin re-enables it
+        await set_status(http, headers, sub, "active")
+
+        async def six() -> bool:
+            return len(receiver.accepted) >= 6
+
+        await eventually(six)
+        await asyncio.sleep(0.3)
+    assert receiver.ids() == published
+    assert receiver.requests == 3 + 6
+
+
+async def test_stopping_finishes_the_delivery_in_hand_and_hands_back_the_rest(
+    make_gateway, webhook_settings, receiver: Receiver, nats_client, subject_prefix, tmp_path
+) -> None:
+    """A gateway stopping mid-send completes that POST and returns the deliveries it had
+    claimed but not sent to `pending`, due at once (not `sending` until their lease ends)."""
+    database = {"database_url": f"sqlite:///{tmp_path}/stop.db"}
+    broker = Broker(nats_client, subject_prefix)
+    async with make_gateway(**webhook_settings, **database) as (_, http):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, receiver.url, ["members.*"])
+        await set_status(http, headers, sub, "disabled")
+        for n in range(3):
+            await broker.publish(relay_envelope(JOINED, n=n))
+
+        async def held() -> bool:
+            return len(await deliveries(http, headers, sub)) == 3
+
+        await eventually(held)
+        receiver.delay = 1.0
+        await set_status(http, headers, sub, "active")  # all three due: claimed in one batch
+
+        async def in_hand() -> bool:
+            return receiver.requests == 1
+
+        await eventually(in_hand)  # the first POST is at the receiver; the gateway stops now
+    stopped = utcnow()
+    read_only = {**webhook_settings, "webhooks_enabled": False}
+    async with make_gateway(**read_only, **database) as (_, http):
+        items = await deliveries(http, await admin(http), sub)
+    assert [i["status"] for i in items] == ["delivered", "pending", "pending"]
+    assert all(datetime.fromisoformat(i["next_attempt_at"]) <= stopped for i in items[1:])
+    assert receiver.requests == len(receiver.accepted) == 1
+
+
+def test_backoff_is_exponential_capped_and_jittered(monkeypatch) -> None:
+    import hearth_gateway.webhooks as webhooks
+
+    policy = WebhookPolicy(
+        max_attempts=15,
+        backoff_base_seconds=2,
+        backoff_cap_seconds=60,
+        disable_after_failures=20,
+        timeout_seconds=1,
+        poll_seconds=1,
+    )
+    nominal = [2, 4, 8, 16, 32, 60, 60, 60]  # base * 2^(attempt - 1), capped at 60
+    calls = []
+
+    def edge(factor: float) -> Any:
+        def uniform(low: float, high: float) -> float:
+            calls.append((low, high))
+            return factor
+
+        return uniform
+
+    monkeypatch.setattr(webhooks.random, "uniform", edge(0.8))
+    assert [policy.backoff(n) for n in range(1, 9)] == pytest.approx([0.8 * d for d in nominal])
+    monkeypatch.setattr(webhooks.random, "uniform", edge(1.2))
+    assert [policy.backoff(n) for n in range(1, 9)] == pytest.approx([1.2 * d for d in nominal])
+    assert set(calls) == {(0.8, 1.2)}  # jitter is +-20 %, no more
+    assert policy.backoff(1_000) == pytest.approx(72)  # no overflow far past the cap
+    monkeypatch.undo()
+    samples = [policy.backoff(3) for _ in range(2_000)]
+    assert 6.4 <= min(samples) and max(samples) <= 9.6  # 8 s +-20 %
+    assert max(samples) - min(samples) > 2.4  # really spread (retries do not align)
+    assert sum(samples) / len(samples) == pytest.approx(8, abs=0.2)
+
+
+async def test_delivery_fails_for_good_after_max_attempts(
+    make_gateway, webhook_settings, receiver: Receiver, nats_client, subject_prefix
+) -> None:
+    settings = {**webhook_settings, "webhook_max_attempts": 2}
+    async with make_gateway(**settings) as (_, http):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, receiver.url, ["members.*"])
+        receiver.fail_next = 1_000
+        event = relay_envelope(JOINED, a=1)
+        await Broker(nats_client, subject_prefix).publish(event)
+
+        async def failed() -> list[dict[str, Any]]:
+            items = await deliveries(http, headers, sub)
+            return items if items and items[0]["status"] == "failed" else []
+
+        (item,) = await eventually(failed)
+        await asyncio.sleep(0.6)  # three times the back-off cap: no third attempt comes
+        (again,) = await deliveries(http, headers, sub)
+        listed = (await http.get("/admin/webhooks", headers=headers)).json()
+    assert item["event_id"] == str(event.id)
+    assert item["attempts"] == 2 and again == item
+    assert item["last_status_code"] == 503 and item["last_error"] == "HTTP 503"
+    assert receiver.requests == receiver.refused == 2
+    mine = next(s for s in listed if s["id"] == sub["id"])
+    assert mine["status"] == "active" and mine["failure_streak"] == 2  # failed, not disabled
+
+
+async def test_two_replicas_deliver_each_event_exactly_once(
+    make_gateway,
+    webhook_settings,
+    receiver: Receiver,
+    nats_client,
+    subject_prefix: str,
+    backends: Backends,
+) -> None:
+    """Two gateways on one PostgreSQL database and one NATS: both consume the shared durable
+    consumer and both dispatchers race for the same due deliveries; the claim (compare-and-set
+    on status and next_attempt_at) lets exactly one of them send each."""
+    if not backends.postgres_admin_url:
+        pytest.skip("the replica test needs PostgreSQL (a shared database); none was found")
+    shared = {**webhook_settings, "database_url": backends.database_url("gateway", "postgres")}
+    broker = Broker(nats_client, subject_prefix)
+    async with make_gateway(**shared) as (one, http), make_gateway(**shared) as (two, _):
+        headers = await admin(http)
+        sub = await subscribe(http, headers, receiver.url, ["members.*"])
+        receiver.fail_next = 3  # a few retries too, which both replicas see come due
+        published = []
+        for n in range(30):
+            envelope = relay_envelope(JOINED, n=n)
+            published.append(str(envelope.id))
+            await broker.publish(envelope)
+
+        async def all_in() -> bool:
+            return len(receiver.accepted) >= 30
+
+        await eventually(all_in, timeout=20)
+        await asyncio.sleep(0.5)  # let any duplicate arrive
+        items = await deliveries(http, headers, sub)
+        sent = [app.state.webhook_dispatcher.requests_sent for app in (one, two)]
+    print(f"\n[webhook replicas] POSTs per replica: {sent}")
+    counts = Counter(receiver.ids())
+    assert sorted(counts) == sorted(published) and set(counts.values()) == {1}
+    assert sum(sent) == receiver.requests == 30 + 3  # no attempt was made twice
+    assert len(items) == 30 and {i["status"] for i in items} == {"delivered"}
+    assert sum(i["attempts"] for i in items) == 33
 
 
 async def test_only_admins_manage_webhooks(client: httpx.AsyncClient) -> None:
@@ -484,8 +773,8 @@ async def test_secrets_are_encrypted_at_rest_and_roll_with_a_grace_period(
         await eventually(one)
         first = receiver.accepted[0]
         assert first["signature"].count("v1=") == 2
-        assert verify_signature(new_secret, first["signature"], first["body"])
-        assert verify_signature(SECRET, first["signature"], first["body"])  # old still works
+        assert receiver_verifies(new_secret, first["signature"], first["body"])
+        assert receiver_verifies(SECRET, first["signature"], first["body"])  # old still works
 
         # Without a grace period the old secret stops signing at once.
         again = await http.post(
@@ -502,10 +791,10 @@ async def test_secrets_are_encrypted_at_rest_and_roll_with_a_grace_period(
         await eventually(two)
         second = receiver.accepted[1]
         assert second["signature"].count("v1=") == 1
-        assert verify_signature(
+        assert receiver_verifies(
             "whsec_chosen_by_the_receiver_0001", second["signature"], second["body"]
         )
-        assert not verify_signature(new_secret, second["signature"], second["body"])
+        assert not receiver_verifies(new_secret, second["signature"], second["body"])
 
 
 async def test_key_rotation_re_encrypts_every_secret(
@@ -558,6 +847,9 @@ async def test_auto_disable_notifies_the_creator_in_members(
 ) -> None:
     """Receiver always failing → subscription disabled → gateway.webhook.disabled.v1 from the
     gateway's outbox → members' `members__gateway` consumer → the admin's inbox."""
+    # Imported here: only this test needs members (the rest of the file runs without it).
+    from hearth_members.app import definition as members_definition
+
     members = await launch(members_definition)
     broker = Broker(nats_client, subject_prefix)
     settings = {**webhook_settings, "webhook_disable_after_failures": 2}

@@ -1,6 +1,6 @@
 """Run the gateway with uvicorn, or write a development key set.
 
-hearth-gateway serve [--host 127.0.0.1] [--port 8000] [--workers 1] [--migrate]
+hearth-gateway serve [--host 127.0.0.1] [--port 8000] [--migrate]   # one process a container
 hearth-gateway migrate            # the gateway database (refresh tokens, API keys, webhooks)
 hearth-gateway makemigrations "message"   # autogenerate a revision (scripts/regen_migration.sh)
 hearth-gateway generate-keys var/keys
@@ -10,7 +10,9 @@ hearth-gateway new-webhook-key var/keys/webhook-secrets.json [--activate]
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -76,7 +78,6 @@ def main(argv: list[str] | None = None) -> None:
     serve = sub.add_parser("serve", help="run the gateway")  # same shape as hearth-<service>
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
     serve.add_argument("--migrate", action="store_true", help="upgrade the database first")
     sub.add_parser("migrate", help="upgrade the gateway database to the latest revision")
     make = sub.add_parser("makemigrations", help="autogenerate a revision")
@@ -110,18 +111,34 @@ def main(argv: list[str] | None = None) -> None:
     settings = GatewaySettings()  # validated here too, so unsafe settings fail before binding
     if args.migrate:
         _migrate(settings.database_url)
+    # As the services' runner (servicekit.cli): uvicorn drains on SIGTERM (stops accepting,
+    # finishes in-flight requests for up to graceful_shutdown_seconds, runs the lifespan
+    # shutdown: webhook consumers and dispatcher stop, the relay finishes its batch), then
+    # re-raises the signal. A drained stop is a clean stop: exit 0, not 143.
+    signal.signal(signal.SIGTERM, _drained)
+    # One process per container (no --workers): replicas scale out, and each process's
+    # in-memory state (credential cache, limits without Redis) stays what the README says.
     uvicorn.run(
         "hearth_gateway.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
-        proxy_headers=False,  # the gateway is the edge; it sets X-Forwarded-* itself
+        # Off: it logs the raw target, query string and secret path segments included; the
+        # request log (servicekit's, through EdgeMetrics) names the route instead.
+        access_log=False,
+        # Trusted proxies are the gateway's own setting (it reads X-Forwarded-For itself).
+        proxy_headers=False,
         server_header=False,
+        timeout_graceful_shutdown=settings.graceful_shutdown_seconds,
     )
+
+
+def _drained(signum: int, frame: FrameType | None) -> None:
+    """Exit 0: re-raised by uvicorn once drained, or received before it took the signals."""
+    raise SystemExit(0)
 
 
 if __name__ == "__main__":

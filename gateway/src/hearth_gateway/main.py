@@ -16,10 +16,12 @@ from starlette.middleware.cors import CORSMiddleware
 from hearth_gateway import models
 from hearth_gateway.accounts import AccountsClient
 from hearth_gateway.authn import Authenticator
+from hearth_gateway.client_ip import TrustedProxies
 from hearth_gateway.oidc import ExternalVerifier
 from hearth_gateway.openapi import OpenApiAggregator
 from hearth_gateway.proxy import Proxy, ScopeRules
 from hearth_gateway.ratelimit import Limiter, Lockout, MemoryLimiter, Rate, RedisLimiter
+from hearth_gateway.request_ids import RequestIdMiddleware
 from hearth_gateway.routes import api_keys, auth, docs, health, webhooks
 from hearth_gateway.settings import GatewaySettings
 from hearth_gateway.store import ApiKeyStore, RefreshStore
@@ -36,6 +38,7 @@ from hearth_gateway.webhooks import WebhookDispatcher, WebhookPolicy, WebhookSto
 from servicekit.db import Database
 from servicekit.events import validate_prefix
 from servicekit.identity import AssertionSigner
+from servicekit.logging import configure_logging
 from servicekit.messaging import NatsConnection
 from servicekit.metrics import EdgeMetrics, HttpMetricsMiddleware, metrics_router
 from servicekit.migrations import upgrade_async
@@ -83,6 +86,8 @@ def make_limiter(settings: GatewaySettings) -> Limiter | None:
 def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     """The gateway app; without key files (development/test only) keys are made in memory."""
     settings = settings or GatewaySettings()
+    # As in every service: JSON lines under HEARTH_LOG_FORMAT=json, secrets masked.
+    configure_logging("hearth-gateway", settings.log_level, settings.environment)
     setup_tracing("hearth-gateway", settings.otel_exporter)
     assertion_key = load_private_key(settings.assertion_private_key_file)
     token_key = load_private_key(settings.token_private_key_file)
@@ -125,7 +130,9 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         provision_cache_seconds=settings.provision_cache_seconds,
         leeway=settings.token_leeway_seconds,
     )
+    production = settings.environment == "production"
     limiter = make_limiter(settings)
+    trusted_proxies = TrustedProxies(settings.trusted_proxies)
     webhook_store = WebhookStore(db, load_keyring(settings.webhook_secret_keys_file))
     dispatcher = None
     nats: NatsConnection | None = None
@@ -168,6 +175,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         authenticator=authenticator,
         signer=signer,
         scope_rules=ScopeRules(settings.api_key_route_scopes),
+        trusted_proxies=trusted_proxies,
         limiter=limiter,
         ip_rate=Rate(settings.rate_limit_ip_per_second, settings.rate_limit_ip_burst),
         principal_rate=Rate(
@@ -187,6 +195,11 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                 "identity assertion key generated in memory: services cannot verify it unless "
                 "given its public key (GatewayApp.assertion_public_pem); for local runs use "
                 "`hearth-gateway generate-keys var/keys`"
+            )
+        if production and isinstance(limiter, MemoryLimiter):
+            log.warning(
+                "rate limits and login lock-out are kept per replica (no rate_limit_redis_url):"
+                " with N replicas every budget is N times larger"
             )
         if settings.migrate_on_start:
             await upgrade_async(MIGRATIONS_DIR, settings.database_url)
@@ -220,7 +233,6 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                 await limiter.close()
             await db.dispose()
 
-    production = settings.environment == "production"
     app = GatewayApp(
         title="Hearth API",
         lifespan=lifespan,
@@ -262,6 +274,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     app.state.api_key_store = api_key_store
     app.state.refresh_store = RefreshStore(db, ttl_seconds=settings.refresh_token_ttl_seconds)
     app.state.limiter = limiter
+    app.state.trusted_proxies = trusted_proxies
     app.state.webhook_store = webhook_store
     app.state.webhook_dispatcher = dispatcher
     app.state.login_rate = Rate(
@@ -276,10 +289,17 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     app.state.openapi = OpenApiAggregator(
         settings.upstreams, signer, ttl=settings.openapi_cache_seconds
     )
-    # Prometheus /metrics: proxied calls labelled /api/<context>, own routes by template.
-    app.state.metrics = EdgeMetrics("gateway", settings.upstreams)
-    app.api = app.state.metrics.wrap_proxy(app.api)
-    app.add_middleware(HttpMetricsMiddleware, metrics=app.state.metrics.http)
+    # Prometheus /metrics and the request log (uvicorn's access log is off: it prints raw
+    # targets, query strings and secret path segments included): proxied calls labelled
+    # /api/<context>, own routes by template, never the path a client sent.
+    app.state.metrics = EdgeMetrics("gateway", settings.upstreams, request_log=settings.request_log)
+    # The id is settled before the request log's wrapper, so its line names every request.
+    app.api = RequestIdMiddleware(app.state.metrics.wrap_proxy(app.api))
+    app.add_middleware(
+        HttpMetricsMiddleware, metrics=app.state.metrics.http, request_log=settings.request_log
+    )
+    # Outermost on the own routes: the request log and the response both see the settled id.
+    app.add_middleware(RequestIdMiddleware)
     app.include_router(metrics_router)
     install_problem_handlers(app)
     app.include_router(health.router)

@@ -86,7 +86,8 @@ webhook_subscriptions = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# One row per (subscription, event): the delivery log, and the retry queue (status pending).
+# One row per (subscription, event): the delivery log, and the retry queue (status pending, or
+# held while the subscription is disabled).
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
@@ -101,7 +102,8 @@ webhook_deliveries = Table(
     Column("event_type", String(200), nullable=False),
     Column("event_time", UtcDateTime, nullable=False),
     Column("payload", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | delivered | failed
+    # pending | sending (claimed) | held (subscription disabled) | delivered | failed
+    Column("status", String(16), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime, nullable=False),
     Column("last_status_code", Integer, nullable=True),

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import re
-import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -22,7 +21,9 @@ from opentelemetry import propagate, trace
 from yarl import URL
 
 from hearth_gateway.authn import Authenticator, Identity
+from hearth_gateway.client_ip import TrustedProxies
 from hearth_gateway.ratelimit import Limiter, Rate, retry_after_header
+from hearth_gateway.request_ids import new_request_id, valid_request_id
 from hearth_gateway.tokens import InvalidToken
 from servicekit.identity import ASSERTION_HEADER, AssertionSigner, Principal
 from servicekit.problems import PROBLEM_CONTENT_TYPE, Problem
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 _tracer = trace.get_tracer("hearth-gateway")
 
 API_PREFIX = b"/api/"
-MAX_REQUEST_ID_LENGTH = 128
 _SMALL_BODY = 256 * 1024  # bodies up to this size are buffered so a timeout can still be a 504
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -52,7 +52,6 @@ _DROP_RESPONSE = frozenset(
 
 _PATH_CHARS = re.compile(rb"^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-Fa-f]{2})*$")
 _BAD_QUERY = re.compile(rb"[^\x21-\x7e]")
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,%d}$" % MAX_REQUEST_ID_LENGTH)
 _TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
@@ -164,6 +163,7 @@ class Proxy:
         authenticator: Authenticator,
         signer: AssertionSigner,
         scope_rules: ScopeRules | None = None,
+        trusted_proxies: TrustedProxies | None = None,
         limiter: Limiter | None = None,
         ip_rate: Rate | None = None,
         principal_rate: Rate | None = None,
@@ -177,6 +177,7 @@ class Proxy:
         self._auth = authenticator
         self._signer = signer
         self._scopes = scope_rules or ScopeRules({})
+        self._proxies = trusted_proxies or TrustedProxies(())
         self._limiter = limiter
         self._ip_rate = ip_rate
         self._principal_rate = principal_rate
@@ -237,7 +238,8 @@ class Proxy:
             return
         headers: list[tuple[str, str]] = []
         api_key = authorization = content_length = request_id = traceparent = tracestate = None
-        host = connection = None
+        host = connection = forwarded_proto = None
+        forwarded_for: list[str] = []
         for name, value in scope["headers"]:
             if name in _DROP_REQUEST or name.startswith(_DROP_REQUEST_PREFIXES):
                 if name == b"authorization":
@@ -256,13 +258,17 @@ class Proxy:
                     connection = value
                 elif name == b"x-api-key":
                     api_key = value
+                elif name == b"x-forwarded-for":  # read only from trusted proxies (client_ip)
+                    forwarded_for.append(value.decode("latin-1"))
+                elif name == b"x-forwarded-proto":
+                    forwarded_proto = value
                 continue
             headers.append((name.decode("latin-1"), value.decode("latin-1")))
         if connection:  # headers named in Connection are hop-by-hop too
             named = {t.strip().lower() for t in connection.decode("latin-1").split(",")}
             headers = [h for h in headers if h[0] not in named]
-        if request_id is None or not _REQUEST_ID.match(request_id):
-            request_id = _new_request_id()
+        if request_id is None or not valid_request_id(request_id):
+            request_id = new_request_id()
         rid = request_id.decode("ascii")
         try:
             context, path = split_target(scope.get("raw_path") or scope["path"].encode())
@@ -273,9 +279,11 @@ class Proxy:
             if query and _BAD_QUERY.search(query):
                 raise _bad_path("the query has characters that must be percent-encoded")
             client = scope.get("client")
+            peer = client[0] if client else None
+            client_ip = self._proxies.client_ip(peer, forwarded_for)
             limiter = self._limiter
             if limiter is not None and self._ip_rate is not None:
-                ip_key = "ip:" + (client[0] if client else "-")
+                ip_key = "ip:" + client_ip
                 wait = (
                     limiter.hit_now(ip_key, self._ip_rate)
                     if limiter.local
@@ -317,9 +325,9 @@ class Proxy:
             headers.extend(carrier.items())  # the upstream's parent is the gateway's span
             headers.append(("x-request-id", rid))
             headers.append((ASSERTION_HEADER, self._signer.sign(principal)))
-            if client:
-                headers.append(("x-forwarded-for", client[0]))
-            headers.append(("x-forwarded-proto", scope.get("scheme", "http")))
+            if peer is not None:
+                headers.append(("x-forwarded-for", client_ip))
+            headers.append(("x-forwarded-proto", self._scheme(scope, peer, forwarded_proto)))
             if host:
                 headers.append(("x-forwarded-host", host.decode("latin-1")))
             target = upstream.base + path + ("?" + query.decode("ascii") if query else "")
@@ -335,6 +343,13 @@ class Proxy:
             log.exception("proxy error on %s %s", scope["method"], scope["path"])
             bug = Problem(500, "internal-error", "Internal error", "an unexpected error")
             await _send_problem(send, bug, scope["path"], request_id)
+
+    def _scheme(self, scope: dict[str, Any], peer: str | None, forwarded: bytes | None) -> str:
+        """The client's scheme: a trusted proxy's X-Forwarded-Proto (it terminated TLS), else
+        the scheme of the connection to the gateway."""
+        if forwarded in (b"https", b"http") and peer is not None and self._proxies.trusts(peer):
+            return "https" if forwarded == b"https" else "http"
+        return str(scope.get("scheme", "http"))
 
     def _start_span(
         self,
@@ -407,10 +422,6 @@ class Proxy:
                 raise _timed_out(upstream.name) from exc
             except aiohttp.ClientError as exc:
                 raise _unreachable(upstream.name) from exc
-
-
-def _new_request_id() -> bytes:
-    return str(uuid.uuid4()).encode()
 
 
 async def _read_body(receive: Any, limit: int) -> bytes:

@@ -6,7 +6,7 @@ import os
 import re
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hearth_gateway.oidc import ExternalIssuer
@@ -42,6 +42,9 @@ class GatewaySettings(ServiceSettings):
     upstream_connection_limit: int = Field(default=256, gt=0)
     upstream_keepalive_seconds: float = Field(default=4.0, gt=0)
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+    # SIGTERM: in-flight requests get this long to finish (Kubernetes: preStop 5 s + this +
+    # the lifespan shutdown must stay within terminationGracePeriodSeconds, 30).
+    graceful_shutdown_seconds: int = Field(default=10, gt=0, le=60)
     dev_accounts_enabled: bool | None = None
     # Key rotation: the active key signs; previous keys (PEM, private or public) stay in the
     # JWKS and keep verifying until the tokens they signed have expired, then are removed.
@@ -83,6 +86,11 @@ class GatewaySettings(ServiceSettings):
     login_lockout_base_seconds: float = Field(default=1.0, gt=0)
     login_lockout_cap_seconds: float = Field(default=900.0, gt=0)
     login_lockout_window_seconds: float = Field(default=900.0, gt=0)
+    # Reverse proxies in front of the gateway (the ingress controller's pod network): only when
+    # the TCP peer is in one of these is X-Forwarded-For read, right to left, for the client IP
+    # of per-IP limits, the login lock-out and the X-Forwarded-For sent upstream. Empty: the
+    # peer is the client and X-Forwarded-For is ignored (a client must not choose its own IP).
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
     cors_allow_origins: list[str] = Field(default_factory=list)
     cors_allow_credentials: bool = False
     openapi_cache_seconds: float = Field(default=60.0, ge=0)

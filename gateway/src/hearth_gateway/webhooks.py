@@ -3,7 +3,9 @@
 Events arrive through one durable JetStream pull consumer per context stream
 (`gateway__webhooks`), so nothing is lost across restarts: a message is acked only after the
 deliveries it creates are committed, and the (subscription, event) unique key makes redelivery
-harmless. A dispatcher then POSTs each pending delivery, signed with HMAC-SHA256 over
+harmless. Events for a disabled subscription are recorded too, as `held` deliveries that are
+not attempted, so re-enabling it delivers everything it missed, in order. A dispatcher then
+POSTs each pending delivery, signed with HMAC-SHA256 over
 `<timestamp>.<body>` (`Hearth-Signature: t=<unix>,v1=<hex>`), retries failures with
 exponential back-off, keeps the log, and disables a subscription after persistent failure —
 publishing `gateway.webhook.disabled.v1` from the same transaction (outbox), so members can tell
@@ -34,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, case, delete, select, update
 from yarl import URL
 
 from hearth_gateway.events import WebhookDisabled
@@ -116,6 +118,18 @@ class WebhookPolicy:
 
 
 SECRET_COLUMNS = ("secret_encrypted", "previous_secret_encrypted")
+
+# Delivery states: `pending` (due at next_attempt_at), `sending` (claimed by one dispatcher until
+# next_attempt_at, its lease), `held` (its subscription is disabled: kept, not attempted, released
+# in order on re-enable), `delivered`, `failed` (attempts exhausted; replay requeues it).
+PENDING, SENDING, HELD = "pending", "sending", "held"
+
+
+def _waiting_status(subscription_id: Any) -> Any:
+    """`pending` while the subscription is active, else `held` (SQL, read in the statement)."""
+    subs = webhook_subscriptions
+    active = select(subs.c.status).where(subs.c.id == subscription_id).scalar_subquery()
+    return case((active == "active", PENDING), else_=HELD)
 
 
 def _without_secrets(row: Any) -> dict[str, Any]:
@@ -301,7 +315,8 @@ class WebhookStore:
         return _without_secrets(row) if row else None
 
     async def update(self, subscription_id: uuid.UUID, **values: Any) -> dict[str, Any] | None:
-        """Change url, filters or status (re-enabling resets the failure streak)."""
+        """Change url, filters or status; disabling holds the queued deliveries, re-enabling
+        releases them, due now (and resets the failure streak)."""
         if values.get("status") == "active":
             values.update(failure_streak=0, disabled_reason=None)
         async with self.db.session() as session:
@@ -310,6 +325,10 @@ class WebhookStore:
                 .where(webhook_subscriptions.c.id == subscription_id)
                 .values(**values, updated_at=utcnow())
             )
+            if values.get("status") == "active":
+                await release_held(session, subscription_id)
+            elif values.get("status") == "disabled":
+                await hold_pending(session, subscription_id)
             await session.commit()
         return await self.get(subscription_id)
 
@@ -341,7 +360,9 @@ class WebhookStore:
             return [dict(r) for r in (await session.execute(query)).mappings()]
 
     async def replay(self, subscription_id: uuid.UUID, since: datetime, until: datetime) -> int:
-        """Queue every logged event of [since, until) for delivery again."""
+        """Queue every logged event of [since, until) for delivery again: held ones too, and
+        for a disabled subscription as held (sent on re-enable). One being sent is left to
+        finish (requeuing it would send it twice at once)."""
         async with self.db.session() as session:
             result = await session.execute(
                 update(webhook_deliveries)
@@ -349,23 +370,33 @@ class WebhookStore:
                     webhook_deliveries.c.subscription_id == subscription_id,
                     webhook_deliveries.c.event_time >= since,
                     webhook_deliveries.c.event_time < until,
+                    webhook_deliveries.c.status != SENDING,
                 )
-                .values(status="pending", attempts=0, next_attempt_at=utcnow(), last_error=None)
+                .values(
+                    status=_waiting_status(subscription_id),
+                    attempts=0,
+                    next_attempt_at=utcnow(),
+                    last_error=None,
+                )
             )
             await session.commit()
         return affected_rows(result)
 
     async def ingest(self, envelope: Envelope) -> int:
-        """One delivery per matching active subscription; idempotent per (subscription, event)."""
+        """One delivery per matching subscription, `held` for disabled ones (sent when
+        re-enabled); idempotent per (subscription, event). Returns how many are due now."""
+        subs_table = webhook_subscriptions
         async with self.db.session() as session:
             subs = (
                 await session.execute(
-                    select(webhook_subscriptions.c.id, webhook_subscriptions.c.event_types).where(
-                        webhook_subscriptions.c.status == "active"
-                    )
+                    select(subs_table.c.id, subs_table.c.event_types, subs_table.c.status)
                 )
             ).all()
-            wanted = [s.id for s in subs if matches(list(s.event_types), envelope.type)]
+            wanted = {
+                s.id: PENDING if s.status == "active" else HELD
+                for s in subs
+                if matches(list(s.event_types), envelope.type)
+            }
             if not wanted:
                 return 0
             payload = json.dumps(
@@ -390,17 +421,42 @@ class WebhookStore:
                     "event_type": envelope.type,
                     "event_time": envelope.time,
                     "payload": payload,
-                    "status": "pending",
+                    "status": status,
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
                 }
-                for sub_id in wanted
+                for sub_id, status in wanted.items()
             ]
             statement = upsert_insert(session, webhook_deliveries).values(rows)
             await session.execute(statement.on_conflict_do_nothing())
             await session.commit()
-        return len(wanted)
+        return sum(status == PENDING for status in wanted.values())
+
+
+async def hold_pending(session: Any, subscription_id: Any) -> None:
+    """Park a subscription's waiting deliveries when it is disabled (ones being sent finish)."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.subscription_id == subscription_id,
+            webhook_deliveries.c.status == PENDING,
+        )
+        .values(status=HELD)
+    )
+
+
+async def release_held(session: Any, subscription_id: Any) -> None:
+    """On re-enable: every held or waiting delivery is due now, so they go out in event order
+    (not newest first while older ones sit out a back-off). Claimed ones keep their lease."""
+    await session.execute(
+        update(webhook_deliveries)
+        .where(
+            webhook_deliveries.c.subscription_id == subscription_id,
+            webhook_deliveries.c.status.in_((PENDING, HELD)),
+        )
+        .values(status=PENDING, next_attempt_at=utcnow())
+    )
 
 
 class WebhookDispatcher:
@@ -423,9 +479,12 @@ class WebhookDispatcher:
         self.prefix = prefix
         self.contexts = contexts
         self._tasks: list[asyncio.Task[None]] = []
+        self._consumers: dict[str, asyncio.Task[None]] = {}
+        self._ingesting: set[str] = set()  # contexts whose consumer holds fetched messages
         self._http: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self.stopping = False
+        self.requests_sent = 0  # POSTs this dispatcher made (replica tests compare them)
 
     def wake(self) -> None:
         """Look for due deliveries now (after a replay or re-enable)."""
@@ -441,14 +500,23 @@ class WebhookDispatcher:
             trust_env=False,  # never through an environment proxy: the target check must hold
         )
         for context in self.contexts:
-            self._tasks.append(asyncio.create_task(self._consume(context)))
+            self._consumers[context] = asyncio.create_task(self._consume(context))
+            self._tasks.append(self._consumers[context])
         self._tasks.append(asyncio.create_task(self._send_loop()))
 
-    async def close(self) -> None:
-        """Stop the loops (unacked messages are redelivered to the next run)."""
+    async def close(self, grace_seconds: float = 5.0) -> None:
+        """Stop the loops: each finishes what it holds (the messages fetched, the delivery
+        being sent) for up to `grace_seconds`, then is cancelled; an unacked message is
+        redelivered to the next run, a delivery cut short is retried after its lease."""
         self.stopping = True
-        for task in self._tasks:
-            task.cancel()
+        self._wake.set()
+        for context, task in self._consumers.items():
+            if context not in self._ingesting:  # waiting on a fetch or a retry: nothing held
+                task.cancel()
+        if self._tasks:
+            _, unfinished = await asyncio.wait(self._tasks, timeout=grace_seconds)
+            for task in unfinished:
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
@@ -502,21 +570,28 @@ class WebhookDispatcher:
                 log.warning("webhook consumer on %s: %r; rebinding", context, exc)
                 await asyncio.sleep(0.5)
                 return
-            for msg in messages:
-                try:
-                    envelope = Envelope.from_message(msg.headers, msg.data)
-                except ValueError:
-                    await msg.term()  # not a CloudEvent: never deliverable
-                    continue
-                try:
-                    created = await self.store.ingest(envelope)
-                except Exception as exc:
-                    log.warning("webhook ingest failed, will retry: %r", exc)
-                    await msg.nak(delay=1.0)
-                    continue
-                await msg.ack()
-                if created:
-                    self._wake.set()
+            self._ingesting.add(context)  # a stop now lets this batch finish (close())
+            try:
+                await self._ingest_batch(messages)
+            finally:
+                self._ingesting.discard(context)
+
+    async def _ingest_batch(self, messages: list[Any]) -> None:
+        for msg in messages:
+            try:
+                envelope = Envelope.from_message(msg.headers, msg.data)
+            except ValueError:
+                await msg.term()  # not a CloudEvent: never deliverable
+                continue
+            try:
+                created = await self.store.ingest(envelope)
+            except Exception as exc:
+                log.warning("webhook ingest failed, will retry: %r", exc)
+                await msg.nak(delay=1.0)
+                continue
+            await msg.ack()
+            if created:
+                self._wake.set()
 
     async def _send_loop(self) -> None:
         while not self.stopping:
@@ -554,7 +629,8 @@ class WebhookDispatcher:
                         )
                         .where(
                             and_(
-                                webhook_deliveries.c.status == "pending",
+                                # `sending` past its lease: its dispatcher died mid-send.
+                                webhook_deliveries.c.status.in_((PENDING, SENDING)),
                                 webhook_deliveries.c.next_attempt_at <= now,
                                 webhook_subscriptions.c.status == "active",
                             )
@@ -572,10 +648,10 @@ class WebhookDispatcher:
                     update(webhook_deliveries)
                     .where(
                         webhook_deliveries.c.id == row["id"],
-                        webhook_deliveries.c.status == "pending",
+                        webhook_deliveries.c.status == row["status"],
                         webhook_deliveries.c.next_attempt_at == row["next_attempt_at"],
                     )
-                    .values(next_attempt_at=lease)
+                    .values(status=SENDING, next_attempt_at=lease)
                 )
                 if affected_rows(result) == 1:
                     claimed.append(dict(row))
@@ -588,6 +664,9 @@ class WebhookDispatcher:
 
     async def _send_in_order(self, rows: list[dict[str, Any]]) -> None:
         for index, row in enumerate(rows):
+            if self.stopping:  # shutting down: hand the rest back, due now, to any replica
+                await self._defer(rows[index:], utcnow())
+                return
             retry_at = await self._send(row)
             if retry_at is not None:
                 # The receiver is failing: its other deliveries wait for the same retry time
@@ -602,8 +681,11 @@ class WebhookDispatcher:
         async with self.store.db.session() as session:
             await session.execute(
                 update(webhook_deliveries)
-                .where(webhook_deliveries.c.id.in_([r["id"] for r in rows]))
-                .values(next_attempt_at=until)
+                .where(
+                    webhook_deliveries.c.id.in_([r["id"] for r in rows]),
+                    webhook_deliveries.c.status == SENDING,
+                )
+                .values(status=_waiting_status(rows[0]["subscription_id"]), next_attempt_at=until)
             )
             await session.commit()
 
@@ -636,6 +718,7 @@ class WebhookDispatcher:
         status_code: int | None = None
         error: str | None = None
         summary: str | None = None
+        self.requests_sent += 1
         try:
             async with self._http.post(
                 row["url"], data=body, headers=headers, allow_redirects=False
@@ -667,7 +750,7 @@ class WebhookDispatcher:
             else:
                 exhausted = attempt >= self.policy.max_attempts
                 values = {
-                    "status": "failed" if exhausted else "pending",
+                    "status": "failed" if exhausted else _waiting_status(row["subscription_id"]),
                     "next_attempt_at": retry_at,
                 }
             await session.execute(
@@ -704,7 +787,7 @@ class WebhookDispatcher:
         now: datetime,
     ) -> None:
         """Disable the subscription and, in the same transaction, record the event that gets
-        its creator notified (members consumes it); deliveries stay queued for a re-enable."""
+        its creator notified (members consumes it); deliveries are held for a re-enable."""
         subs = webhook_subscriptions
         reason = f"{streak} consecutive failed deliveries" + (
             f" (last: {summary})" if summary else ""
@@ -716,6 +799,7 @@ class WebhookDispatcher:
         )
         if affected_rows(result) != 1:  # another replica (or an admin) disabled it first
             return
+        await hold_pending(session, row["subscription_id"])
         origin = url_origin(row["url"])
         await self.outbox.record(
             session,

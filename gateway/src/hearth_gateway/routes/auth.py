@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from hearth_gateway.accounts import AccountsClient, AccountsError
+from hearth_gateway.client_ip import TrustedProxies
 from hearth_gateway.dev_accounts import DEV_ACCOUNTS, authenticate
 from hearth_gateway.ratelimit import Limiter, Lockout, Rate, retry_after_header
 from hearth_gateway.store import RefreshRefused, RefreshStore
@@ -69,7 +70,10 @@ def _throttled(seconds: float, detail: str) -> Problem:
 
 
 def _client_ip(request: Request) -> str:
-    return request.client.host if request.client else "-"
+    # Behind trusted proxies the peer is the ingress; the lock-out must key on the client.
+    proxies: TrustedProxies = request.app.state.trusted_proxies
+    peer = request.client.host if request.client else None
+    return proxies.client_ip(peer, request.headers.getlist("x-forwarded-for"))
 
 
 async def _login_rate(request: Request) -> None:

@@ -184,7 +184,7 @@ async def update_subscription(
     admin: AdminDep,
     store: StoreDep,
 ) -> SubscriptionPublic:
-    """Change a subscription; re-enabling resumes its queued deliveries."""
+    """Change a subscription; re-enabling sends what it held while disabled, in order."""
     await _existing(store, subscription_id)
     if body.url is not None:
         await _allowed_target(request, body.url)
