@@ -168,3 +168,31 @@ def test_the_image_install_step_builds_a_standalone_service(tmp_path: Path) -> N
     assert not (site / "pytest").exists()  # no dev tools in what ships
     assert not list(site.glob("__editable__*"))  # real packages, not links into the source tree
     print(f"image install step: hearth-members venv built from uv.lock in {venv}")
+
+
+def test_bake_file_builds_one_image_per_service_from_the_one_recipe() -> None:
+    """deploy/docker/docker-bake.hcl: a target per image, each the Dockerfile with its SERVICE."""
+    text = (ROOT / "deploy" / "docker" / "docker-bake.hcl").read_text()
+    group = re.search(r'group "default" \{\s*targets = \[([^\]]*)\]', text)
+    assert group, "no default group"
+    assert re.findall(r'"([a-z]+)"', group.group(1)) == SERVICES
+    common = re.search(r'target "_common" \{(.*?)\n\}', text, re.S)
+    assert common and 'dockerfile = "deploy/docker/Dockerfile"' in common.group(1)
+    assert 'context    = "."' in common.group(1)
+    defaults = dict(re.findall(r'variable "(\w+)" \{\s*(?:#[^\n]*\n\s*)?default = "([^"]*)"', text))
+    base_images = {
+        m.group(1)
+        for path in (ROOT / "deploy" / "k8s" / "base").glob("*.yaml")
+        for m in re.finditer(r"image: (\S+)", path.read_text())
+    }
+    for service in SERVICES:
+        body = re.search(rf'target "{service}" \{{(.*?)\n\}}', text, re.S)
+        assert body, service
+        assert 'inherits = ["_common"]' in body.group(1)
+        assert f'args     = {{ SERVICE = "{service}" }}' in body.group(1)
+        tag = re.search(r'tags     = \["([^"]+)"\]', body.group(1))
+        assert tag, service
+        image = tag.group(1).replace("${REGISTRY}", defaults["REGISTRY"])
+        image = image.replace("${TAG}", defaults["TAG"])
+        # With the defaults, bake builds exactly the image names the base manifests run.
+        assert image == f"hearth/{service}:dev" and image in base_images, image
