@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from hearth_gateway.authn import Authenticator
+from servicekit.pagination import encode_cursor
 
 PROBLEM = "application/problem+json"
 
@@ -38,8 +39,8 @@ async def test_admin_creates_lists_and_the_secret_is_shown_once(
 ) -> None:
     created = await create_key(client, admin, ["events:read", "metrics:conversions:write"])
     assert created["key"].startswith("hk_" + created["prefix"] + "_")
-    listed = (await client.get("/auth/api-keys", headers=admin)).json()
-    mine = next(k for k in listed if k["id"] == created["id"])
+    listed = (await client.get("/auth/api-keys", headers=admin)).json()["items"]
+    mine = next(k for k in listed if k["id"] == created["id"])  # the newest: on the first page
     assert "key" not in mine and mine["scopes"] == ["events:read", "metrics:conversions:write"]
     assert mine["revoked_at"] is None
     # Only the SHA-256 digest is stored, never the secret.
@@ -51,6 +52,46 @@ async def test_admin_creates_lists_and_the_secret_is_shown_once(
         dump = "\n".join(conn.iterdump())
     assert stored == hashlib.sha256(created["key"].encode()).hexdigest()
     assert created["key"] not in dump
+
+
+async def test_keys_are_listed_newest_first_a_page_at_a_time(make_gateway) -> None:
+    async with make_gateway() as (_, http):  # its own database: exactly these keys
+        headers = {"Authorization": f"Bearer {await dev_token(http, 'admin')}"}
+        created = [
+            (await create_key(http, headers, ["events:read"], f"k{n}"))["id"] for n in range(5)
+        ]
+        first = (await http.get("/auth/api-keys", params={"limit": 2}, headers=headers)).json()
+        assert [k["id"] for k in first["items"]] == created[:-3:-1]
+        # A key created between pages comes before the cursor: the walk neither repeats nor
+        # skips anything (an offset would now return the second key again).
+        newer = (await create_key(http, headers, ["events:read"], "late"))["id"]
+        seen, cursor, pages = [k["id"] for k in first["items"]], first["next_cursor"], 1
+        while cursor is not None:
+            params = {"limit": 2, "cursor": cursor}
+            page = (await http.get("/auth/api-keys", params=params, headers=headers)).json()
+            assert 1 <= len(page["items"]) <= 2
+            seen += [k["id"] for k in page["items"]]
+            cursor, pages = page["next_cursor"], pages + 1
+        assert seen == created[::-1] and pages == 3  # 2 + 2 + 1, the last without a cursor
+        everything = (await http.get("/auth/api-keys", headers=headers)).json()
+        assert [k["id"] for k in everything["items"]] == [newer, *created[::-1]]
+        assert everything["next_cursor"] is None
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 201}, {"limit": "x"}, {"cursor": "%%%"}, {"cursor": "x" * 513},
+     {"cursor": encode_cursor([5])}, {"cursor": encode_cursor(["not-a-uuid"])},
+     {"cursor": encode_cursor([str(uuid.uuid4()), "extra"])}, {"cursor": encode_cursor({"a": 1})}],
+)  # fmt: skip
+async def test_bad_limits_and_cursors_are_422_problems(
+    client: httpx.AsyncClient, admin, params
+) -> None:
+    response = await client.get("/auth/api-keys", params=params, headers=admin)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    if len(params.get("cursor", "")) in range(1, 513):  # decoded, and refused as not ours
+        assert response.json()["type"] == "urn:hearth:problem:invalid-cursor"
 
 
 @pytest.mark.parametrize("who", ["member", "operator", None])
@@ -156,7 +197,7 @@ async def test_last_used_is_recorded_at_most_once_a_minute(
     for _ in range(5):
         response = await client.get("/api/members/x", headers={"X-API-Key": created["key"]})
         assert response.status_code == 200
-    listed = (await client.get("/auth/api-keys", headers=admin)).json()
+    listed = (await client.get("/auth/api-keys", headers=admin)).json()["items"]
     mine = next(k for k in listed if k["id"] == created["id"])
     assert mine["last_used_at"] is not None
     assert writes.count(uuid.UUID(created["id"])) <= 1

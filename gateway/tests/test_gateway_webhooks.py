@@ -134,6 +134,25 @@ async def admin(http: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
+async def pages(http, path: str, headers, **params: Any) -> list[dict[str, Any]]:
+    """Every item of a cursor-paginated list, walking its pages to the end."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        query = {**params, **({"cursor": cursor} if cursor else {})}
+        page = await http.get(path, params=query, headers=headers)
+        assert page.status_code == 200, page.text
+        items += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def subscriptions(http, headers) -> list[dict[str, Any]]:
+    """Every subscription, newest first."""
+    return await pages(http, "/admin/webhooks", headers)
+
+
 async def subscribe(http, headers, url: str, types: list[str]) -> dict[str, Any]:
     response = await http.post(
         "/admin/webhooks",
@@ -173,7 +192,7 @@ async def test_failing_receiver_recovers_without_loss_or_duplicates(
         headers = await admin(http)
         sub = await subscribe(http, headers, receiver.url, ["members.member.*"])
         assert "secret" in sub
-        listed = (await http.get("/admin/webhooks", headers=headers)).json()
+        listed = await subscriptions(http, headers)
         assert all("secret" not in s for s in listed)
         receiver.fail_next = 4  # the receiver is down for its first four requests
         published = []
@@ -260,7 +279,7 @@ async def test_persistent_failure_disables_then_re_enable_resumes(
         await broker.publish(event)
 
         async def disabled() -> dict:
-            listed = (await http.get("/admin/webhooks", headers=headers)).json()
+            listed = await subscriptions(http, headers)
             mine = next(s for s in listed if s["id"] == sub["id"])
             return mine if mine["status"] == "disabled" else {}
 
@@ -283,9 +302,7 @@ async def test_persistent_failure_disables_then_re_enable_resumes(
 
 async def deliveries(http, headers, sub: dict[str, Any]) -> list[dict[str, Any]]:
     """The subscription's delivery log, oldest event first."""
-    page = await http.get(f"/admin/webhooks/{sub['id']}/deliveries", headers=headers)
-    assert page.status_code == 200, page.text
-    return list(reversed(page.json()["items"]))
+    return list(reversed(await pages(http, f"/admin/webhooks/{sub['id']}/deliveries", headers)))
 
 
 async def set_status(http, headers, sub: dict[str, Any], status: str) -> dict[str, Any]:
@@ -370,7 +387,7 @@ async def test_auto_disabled_receiver_gets_everything_once_after_the_fix(
             await broker.publish(envelope)
 
         async def disabled() -> bool:
-            listed = (await http.get("/admin/webhooks", headers=headers)).json()
+            listed = await subscriptions(http, headers)
             return next(s for s in listed if s["id"] == sub["id"])["status"] == "disabled"
 
         await eventually(disabled)
@@ -486,7 +503,7 @@ async def test_delivery_fails_for_good_after_max_attempts(
         (item,) = await eventually(failed)
         await asyncio.sleep(0.6)  # three times the back-off cap: no third attempt comes
         (again,) = await deliveries(http, headers, sub)
-        listed = (await http.get("/admin/webhooks", headers=headers)).json()
+        listed = await subscriptions(http, headers)
     assert item["event_id"] == str(event.id)
     assert item["attempts"] == 2 and again == item
     assert item["last_status_code"] == 503 and item["last_error"] == "HTTP 503"
@@ -554,6 +571,66 @@ async def test_only_admins_manage_webhooks(client: httpx.AsyncClient) -> None:
         ):
             response = await client.request(method, path, headers=headers, json={})
             assert response.status_code == status, (method, path, response.text)
+
+
+async def walk(http, path: str, headers, limit: int) -> list[list[str]]:
+    """The ids on each page of a list, following next_cursor with a fixed limit."""
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        params = {"limit": limit, **({"cursor": cursor} if cursor else {})}
+        page = await http.get(path, params=params, headers=headers)
+        assert page.status_code == 200, page.text
+        pages.append([item["id"] for item in page.json()["items"]])
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return pages
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+async def test_subscriptions_and_delivery_log_are_paginated_with_cursors(
+    make_gateway, backends: Backends, database: str
+) -> None:
+    if database == "postgres" and not backends.postgres_admin_url:
+        pytest.skip("PostgreSQL is not available")
+    url = backends.database_url("gateway", database)
+    # Its own database, so exactly these rows; no dispatcher runs, so nothing is sent.
+    async with make_gateway(database_url=url) as (app, http):
+        headers = await admin(http)
+        subs = [(await subscribe(http, headers, PUBLIC, ["members.*"]))["id"] for _ in range(3)]
+        assert await walk(http, "/admin/webhooks", headers, 2) == [subs[:0:-1], subs[:1]]
+        # Five events of one batch share an event time, two are older: the log pages by
+        # (event time, id), so a page boundary inside the tie skips and repeats nothing.
+        tied = utcnow()
+        events = [
+            relay_envelope(JOINED, n=n).model_copy(update={"time": tied - timedelta(seconds=s)})
+            for n, s in enumerate([0, 0, 0, 0, 0, 5, 9])
+        ]
+        for envelope in events:
+            assert await app.state.webhook_store.ingest(envelope) == 3  # one per subscription
+        path = f"/admin/webhooks/{subs[0]}/deliveries"
+        pages = await walk(http, path, headers, 2)
+        assert [len(page) for page in pages] == [2, 2, 2, 1]
+        log = (await http.get(path, params={"limit": 200}, headers=headers)).json()
+        assert log["next_cursor"] is None
+        assert [i["id"] for i in log["items"]] == [i for page in pages for i in page]
+        keys = [(i["event_time"], i["id"]) for i in log["items"]]
+        assert keys == sorted(keys, reverse=True) and len(set(keys)) == 7
+        assert {i["event_id"] for i in log["items"]} == {str(e.id) for e in events}
+        # Refused: limits out of bounds, and cursors the gateway did not make.
+        from servicekit.pagination import encode_cursor
+
+        for bad in (
+            {"limit": 0},
+            {"limit": 201},
+            {"cursor": "%%%"},
+            {"cursor": encode_cursor([str(uuid.uuid4()), tied.isoformat()])},  # swapped
+            {"cursor": encode_cursor([tied.isoformat()])},  # one value short
+        ):
+            for list_path in (path, "/admin/webhooks"):
+                response = await http.get(list_path, params=bad, headers=headers)
+                assert response.status_code == 422, (list_path, bad, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
 
 
 async def test_webhook_admin_validation(client: httpx.AsyncClient) -> None:
@@ -639,7 +716,7 @@ async def test_private_targets_refused_at_creation(client: httpx.AsyncClient) ->
         headers=headers,
     )
     assert moved.status_code == 422 and "link-local" in moved.json()["detail"]
-    listed = (await client.get("/admin/webhooks", headers=headers)).json()
+    listed = await subscriptions(client, headers)
     assert next(s for s in listed if s["id"] == sub["id"])["url"] == PUBLIC
     assert not any(s["url"] in REFUSED_TARGETS for s in listed)
 
@@ -743,9 +820,8 @@ async def test_secrets_are_encrypted_at_rest_and_roll_with_a_grace_period(
         sub = await subscribe(http, headers, receiver.url, ["members.*"])
         other = await subscribe(http, headers, PUBLIC, ["events.*"])
         generated = other.pop("secret")
-        assert generated.startswith("whsec_") and "secret" not in str(
-            (await http.get("/admin/webhooks", headers=headers)).json()
-        )
+        listed = await subscriptions(http, headers)
+        assert generated.startswith("whsec_") and "secret" not in str(listed)
         text = await database_text(database_file)
         for plaintext in (SECRET, generated):
             assert plaintext not in text
@@ -868,7 +944,7 @@ async def test_auto_disable_notifies_the_creator_in_members(
             return [n for n in inbox.json()["items"] if n["kind"] == "webhook.disabled"]
 
         notices = await eventually(noticed, timeout=20)
-        listed = (await http.get("/admin/webhooks", headers=headers)).json()
+        listed = await subscriptions(http, headers)
         assert next(s for s in listed if s["id"] == sub["id"])["status"] == "disabled"
     origin = receiver.url.removesuffix("/hook")
     assert len(notices) == 1

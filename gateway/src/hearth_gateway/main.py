@@ -22,7 +22,7 @@ from hearth_gateway.openapi import OpenApiAggregator
 from hearth_gateway.proxy import Proxy, ScopeRules
 from hearth_gateway.ratelimit import Limiter, Lockout, MemoryLimiter, Rate, RedisLimiter
 from hearth_gateway.request_ids import RequestIdMiddleware
-from hearth_gateway.routes import api_keys, auth, docs, health, webhooks
+from hearth_gateway.routes import api_keys, auth, docs, health, operations, webhooks
 from hearth_gateway.settings import GatewaySettings
 from hearth_gateway.store import ApiKeyStore, RefreshStore
 from hearth_gateway.tokens import (
@@ -134,26 +134,27 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     limiter = make_limiter(settings)
     trusted_proxies = TrustedProxies(settings.trusted_proxies)
     webhook_store = WebhookStore(db, load_keyring(settings.webhook_secret_keys_file))
+    # The gateway's one NATS connection: the webhook consumers read through it and the outbox
+    # relay publishes the gateway's own events (stream HEARTH_GATEWAY) through it. Both exist
+    # always, so /metrics and /admin/outbox read the outbox, but connect and run only with
+    # webhooks, the one source of the gateway's events.
+    prefix = validate_prefix(settings.subject_prefix)
+    nats = NatsConnection(settings.nats_url, name="hearth-gateway")
+    relay = OutboxRelay(
+        db,
+        models.kit,
+        nats,
+        context="gateway",
+        subject_prefix=prefix,
+        batch_size=settings.relay_batch_size,
+        poll_seconds=settings.relay_poll_seconds,
+        retention_hours=settings.outbox_retention_hours,
+        stream_max_age_days=settings.stream_max_age_days,
+        stream_replicas=settings.stream_replicas,
+    )
+    outbox = Outbox(models.kit, source="/hearth/gateway", subject_prefix=prefix)
     dispatcher = None
-    nats: NatsConnection | None = None
-    relay: OutboxRelay | None = None
     if settings.webhooks_enabled:
-        # The gateway's one NATS connection: the webhook consumers read through it and the
-        # outbox relay publishes the gateway's own events (stream HEARTH_GATEWAY) through it.
-        prefix = validate_prefix(settings.subject_prefix)
-        nats = NatsConnection(settings.nats_url, name="hearth-gateway")
-        relay = OutboxRelay(
-            db,
-            models.kit,
-            nats,
-            context="gateway",
-            subject_prefix=prefix,
-            batch_size=settings.relay_batch_size,
-            poll_seconds=settings.relay_poll_seconds,
-            retention_hours=settings.outbox_retention_hours,
-            stream_max_age_days=settings.stream_max_age_days,
-            stream_replicas=settings.stream_replicas,
-        )
         dispatcher = WebhookDispatcher(
             webhook_store,
             WebhookPolicy(
@@ -166,7 +167,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                 allow_private_targets=bool(settings.webhook_allow_private_targets),
             ),
             nats=nats,
-            outbox=Outbox(models.kit, source="/hearth/gateway", subject_prefix=prefix),
+            outbox=outbox,
             prefix=prefix,
             contexts=settings.webhook_contexts or list(settings.upstreams),
         )
@@ -207,7 +208,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         await accounts.start()
         await authenticator.start()
         relay_task = None
-        if nats is not None and relay is not None and dispatcher is not None:
+        if dispatcher is not None:
             nats.start()
             relay_task = asyncio.create_task(relay.run(), name="gateway-outbox-relay")
             await dispatcher.start()
@@ -216,7 +217,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         finally:
             if dispatcher is not None:
                 await dispatcher.close()
-            if relay is not None and relay_task is not None:
+            if relay_task is not None:
                 relay.stop()  # finishes the batch in hand; what is left waits in the outbox
                 try:
                     await asyncio.wait_for(relay_task, 5)
@@ -224,8 +225,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                     relay_task.cancel()
                 with contextlib.suppress(Exception):
                     await relay.close()
-            if nats is not None:
-                await nats.close()
+            await nats.close()
             await authenticator.close()
             await accounts.close()
             await proxy.close()
@@ -277,6 +277,8 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     app.state.trusted_proxies = trusted_proxies
     app.state.webhook_store = webhook_store
     app.state.webhook_dispatcher = dispatcher
+    app.state.relay = relay
+    app.state.outbox = outbox
     app.state.login_rate = Rate(
         settings.rate_limit_login_per_second, settings.rate_limit_login_burst
     )
@@ -291,8 +293,11 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     )
     # Prometheus /metrics and the request log (uvicorn's access log is off: it prints raw
     # targets, query strings and secret path segments included): proxied calls labelled
-    # /api/<context>, own routes by template, never the path a client sent.
-    app.state.metrics = EdgeMetrics("gateway", settings.upstreams, request_log=settings.request_log)
+    # /api/<context>, own routes by template, never the path a client sent; plus the outbox
+    # and the database pool, under the same names as the services' (one set of alert rules).
+    app.state.metrics = EdgeMetrics(
+        "gateway", settings.upstreams, request_log=settings.request_log, relay=relay
+    )
     # The id is settled before the request log's wrapper, so its line names every request.
     app.api = RequestIdMiddleware(app.state.metrics.wrap_proxy(app.api))
     app.add_middleware(
@@ -306,6 +311,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     app.include_router(auth.router)
     app.include_router(api_keys.router)
     app.include_router(webhooks.router)
+    app.include_router(operations.router)
     if not production:
         app.include_router(docs.router)
     return app

@@ -209,14 +209,17 @@ class ApiKeyStore:
             await session.commit()
         return record, plaintext
 
-    async def list(self) -> builtins.list[ApiKeyRecord]:
-        """Every key, newest first."""
+    async def list(
+        self, *, limit: int, after: uuid.UUID | None = None
+    ) -> builtins.list[ApiKeyRecord]:
+        """Up to `limit` keys newest first, from after the key `after` (a page and one more)."""
+        # Ids are UUIDv7, time-ordered and unique: id order is creation order and a stable
+        # one-column cursor (created_at alone could tie).
+        query = select(api_keys).order_by(api_keys.c.id.desc()).limit(limit)
+        if after is not None:
+            query = query.where(api_keys.c.id < after)
         async with self.db.session() as session:
-            rows = (
-                (await session.execute(select(api_keys).order_by(api_keys.c.created_at.desc())))
-                .mappings()
-                .all()
-            )
+            rows = (await session.execute(query)).mappings().all()
         return [_record(r) for r in rows]
 
     async def revoke(self, key_id: uuid.UUID) -> ApiKeyRecord | None:

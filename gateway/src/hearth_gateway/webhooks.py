@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from sqlalchemy import and_, case, delete, select, update
+from sqlalchemy import and_, case, delete, or_, select, update
 from yarl import URL
 
 from hearth_gateway.events import WebhookDisabled
@@ -290,12 +290,17 @@ class WebhookStore:
             await session.commit()
         return {"rewritten": rewritten, "unreadable": unreadable}
 
-    async def list(self) -> builtins.list[dict[str, Any]]:
-        """Every subscription, newest first (never their secrets)."""
+    async def list(
+        self, *, limit: int, after: uuid.UUID | None = None
+    ) -> builtins.list[dict[str, Any]]:
+        """Up to `limit` subscriptions newest first, from after `after` (never their secrets)."""
+        subs = webhook_subscriptions
+        # UUIDv7 ids: id order is creation order, and unique, so a stable one-column cursor.
+        query = select(subs).order_by(subs.c.id.desc()).limit(limit)
+        if after is not None:
+            query = query.where(subs.c.id < after)
         async with self.db.session() as session:
-            rows = await session.execute(
-                select(webhook_subscriptions).order_by(webhook_subscriptions.c.created_at.desc())
-            )
+            rows = await session.execute(query)
             return [_without_secrets(r) for r in rows.mappings()]
 
     async def get(self, subscription_id: uuid.UUID) -> dict[str, Any] | None:
@@ -347,15 +352,26 @@ class WebhookStore:
         return bool(affected_rows(result))
 
     async def deliveries(
-        self, subscription_id: uuid.UUID, *, limit: int, before: datetime | None = None
+        self,
+        subscription_id: uuid.UUID,
+        *,
+        limit: int,
+        after: tuple[datetime, uuid.UUID] | None = None,
     ) -> builtins.list[dict[str, Any]]:
-        """The delivery log, newest event first."""
-        query = select(webhook_deliveries).where(
-            webhook_deliveries.c.subscription_id == subscription_id
-        )
-        if before is not None:
-            query = query.where(webhook_deliveries.c.event_time < before)
-        query = query.order_by(webhook_deliveries.c.event_time.desc()).limit(limit)
+        """Up to `limit` log entries, newest event first, from after (event_time, id) `after`."""
+        entries = webhook_deliveries
+        query = select(entries).where(entries.c.subscription_id == subscription_id)
+        if after is not None:
+            # The id breaks ties: events published in one batch can share an event time, and a
+            # cursor on the time alone would skip the rest of them at a page boundary.
+            at, ident = after
+            query = query.where(
+                or_(
+                    entries.c.event_time < at,
+                    and_(entries.c.event_time == at, entries.c.id < ident),
+                )
+            )
+        query = query.order_by(entries.c.event_time.desc(), entries.c.id.desc()).limit(limit)
         async with self.db.session() as session:
             return [dict(r) for r in (await session.execute(query)).mappings()]
 

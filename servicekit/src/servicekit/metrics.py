@@ -24,6 +24,7 @@ from servicekit.events import stream_name
 from servicekit.logging import log_request, request_id_var
 
 if TYPE_CHECKING:
+    from servicekit.relay import OutboxRelay
     from servicekit.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -147,10 +148,9 @@ class KernelCollector(Collector):
         if runtime is None:
             return
         snap: dict[str, Any] = {}
-        try:
-            snap["backlog"] = await runtime.relay.backlog()
-        except Exception as exc:
-            log.warning("metrics: outbox backlog unavailable: %s", exc)
+        backlog = await read_backlog(runtime.relay)
+        if backlog is not None:
+            snap["backlog"] = backlog
         try:
             t = runtime.tables.dead_letters
             async with runtime.db.session() as session:
@@ -195,28 +195,7 @@ class KernelCollector(Collector):
             return
         svc = self.service
         snap = self.snapshot
-        if "backlog" in snap:
-            pending, age = snap["backlog"]
-            yield _gauge("hearth_outbox_pending", "Outbox rows not yet published.", svc, pending)
-            yield _gauge(
-                "hearth_outbox_oldest_pending_age_seconds",
-                "Age of the oldest unpublished outbox row (0 when none).",
-                svc,
-                age or 0.0,
-            )
-        published = CounterMetricFamily(
-            "hearth_outbox_published",
-            "Events this process published (only the lease holder publishes).",
-            labels=["service"],
-        )
-        published.add_metric([svc], runtime.relay.published_total)
-        yield published
-        yield _gauge(
-            "hearth_outbox_relay_lease_held",
-            "1 if this replica holds the relay lease and publishes.",
-            svc,
-            1.0 if runtime.relay.lease._conn is not None or runtime.db.is_sqlite else 0.0,
-        )
+        yield from outbox_metrics(svc, runtime.relay, snap.get("backlog"))
         messages = CounterMetricFamily(
             "hearth_consumer_messages",
             "Messages processed by outcome: handled, duplicates, retried, dead_lettered.",
@@ -266,6 +245,65 @@ class KernelCollector(Collector):
             dead.add_metric([svc, declared.name], counts.get(declared.name, 0))
         yield dead
         yield from _pool_metrics(svc, runtime.db.engine.sync_engine.pool)
+
+
+async def read_backlog(relay: OutboxRelay) -> tuple[int, float | None] | None:
+    """The relay's backlog (pending rows, oldest age) for a scrape; None if the database fails."""
+    try:
+        return await relay.backlog()
+    except Exception as exc:  # the scrape still reports everything else
+        log.warning("metrics: outbox backlog unavailable: %s", exc)
+        return None
+
+
+def outbox_metrics(
+    service: str, relay: OutboxRelay, backlog: tuple[int, float | None] | None
+) -> Iterable[Metric]:
+    """The outbox families of one relay: backlog and its age (when read), published, lease."""
+    if backlog is not None:
+        pending, age = backlog
+        yield _gauge("hearth_outbox_pending", "Outbox rows not yet published.", service, pending)
+        yield _gauge(
+            "hearth_outbox_oldest_pending_age_seconds",
+            "Age of the oldest unpublished outbox row (0 when none).",
+            service,
+            age or 0.0,
+        )
+    published = CounterMetricFamily(
+        "hearth_outbox_published",
+        "Events this process published (only the lease holder publishes).",
+        labels=["service"],
+    )
+    published.add_metric([service], relay.published_total)
+    yield published
+    yield _gauge(
+        "hearth_outbox_relay_lease_held",
+        "1 if this replica holds the relay lease and publishes.",
+        service,
+        1.0 if relay.holds_lease else 0.0,
+    )
+
+
+class OutboxCollector(Collector):
+    """The outbox of a process without a ServiceRuntime (the gateway), and its database pool.
+
+    The same families and labels as KernelCollector's, from the same functions, so the alert
+    rules and dashboards cover it without a second set of names.
+    """
+
+    def __init__(self, service: str, relay: OutboxRelay) -> None:
+        self.service = service
+        self.relay = relay
+        self.backlog: tuple[int, float | None] | None = None
+
+    async def refresh(self) -> None:
+        """Read the backlog (one query) just before the scrape formats it."""
+        self.backlog = await read_backlog(self.relay)
+
+    def collect(self) -> Iterable[Metric]:
+        """Format the last backlog read, the relay's counters and the pool."""
+        yield from outbox_metrics(self.service, self.relay, self.backlog)
+        yield from _pool_metrics(self.service, self.relay.db.engine.sync_engine.pool)
 
 
 def _gauge(name: str, doc: str, service: str, value: float) -> GaugeMetricFamily:
@@ -322,15 +360,24 @@ def generate_latest(registry: CollectorRegistry) -> bytes:
 
 
 class EdgeMetrics:
-    """The gateway's /metrics: its own routes plus proxied calls labelled `/api/<context>`."""
+    """The gateway's /metrics: its own routes plus proxied calls labelled `/api/<context>`, and
+    with a relay its outbox and database pool (OutboxCollector)."""
 
     def __init__(
-        self, service: str = "gateway", contexts: Iterable[str] = (), *, request_log: bool = True
+        self,
+        service: str = "gateway",
+        contexts: Iterable[str] = (),
+        *,
+        request_log: bool = True,
+        relay: OutboxRelay | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
         self.http = HttpMetrics(self.registry, service)
         self.contexts = frozenset(contexts)
         self.request_log = request_log
+        self.outbox = OutboxCollector(service, relay) if relay is not None else None
+        if self.outbox is not None:
+            self.registry.register(self.outbox)
 
     def _api_route(self, scope: dict[str, Any]) -> str:
         # /api/<context>/... → "/api/<context>" for known contexts only (bounded labels).
@@ -348,5 +395,7 @@ class EdgeMetrics:
         return HttpMetricsMiddleware(app, self.http, request_log=self.request_log)
 
     async def render(self) -> bytes:
-        """The exposition text."""
+        """The exposition text, after reading the outbox backlog."""
+        if self.outbox is not None:
+            await self.outbox.refresh()
         return _generate_latest(self.registry)

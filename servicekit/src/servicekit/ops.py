@@ -16,6 +16,7 @@ from servicekit.identity import Principal, require_roles
 from servicekit.migrations import current_revisions
 from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
 from servicekit.problems import Problem, not_found
+from servicekit.relay import OutboxRelay
 
 probes = APIRouter(tags=["probes"])
 admin = APIRouter(prefix="/admin", tags=["operations"])
@@ -60,15 +61,20 @@ class OutboxStatus(BaseModel):
     published_since_start: int
 
 
-@admin.get("/outbox")
-async def outbox_status(runtime: RuntimeDep, _: StaffDep) -> OutboxStatus:
-    """How many events wait to be published, and for how long."""
-    pending, age = await runtime.relay.backlog()
+async def read_outbox_status(relay: OutboxRelay) -> OutboxStatus:
+    """A relay's backlog and what it published (every service's /admin/outbox, the gateway's)."""
+    pending, age = await relay.backlog()
     return OutboxStatus(
         pending=pending,
         oldest_pending_age_seconds=age,
-        published_since_start=runtime.relay.published_total,
+        published_since_start=relay.published_total,
     )
+
+
+@admin.get("/outbox")
+async def outbox_status(runtime: RuntimeDep, _: StaffDep) -> OutboxStatus:
+    """How many events wait to be published, and for how long."""
+    return await read_outbox_status(runtime.relay)
 
 
 class DeadLetterPublic(BaseModel):

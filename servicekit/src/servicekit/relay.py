@@ -57,6 +57,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stream_ready = False
         self._stopping = False
+        self._running = False
         self.published_total = 0
         db.after_commit.append(self._after_commit)
         nats.on_reconnect.append(self._on_reconnect)
@@ -73,8 +74,22 @@ class OutboxRelay:
         """Ask the loop to look for pending rows now."""
         self._wake.set()
 
+    @property
+    def holds_lease(self) -> bool:
+        """True while this relay runs and holds the lease, so it is the one that publishes."""
+        # A relay that was built but never run (the gateway without webhooks) publishes nothing,
+        # even on SQLite, where the lease itself is always held.
+        return self._running and (self.lease._conn is not None or self.db.is_sqlite)
+
     async def run(self) -> None:
         """Publish until stopped; back off while NATS or the database is unavailable."""
+        self._running = True
+        try:
+            await self._loop()
+        finally:
+            self._running = False
+
+    async def _loop(self) -> None:
         backoff = 0.1
         last_cleanup = 0.0
         loop = asyncio.get_running_loop()

@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from hearth_gateway.authn import Authenticator, Identity
+from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.store import ApiKeyRecord, ApiKeyStore
-from hearth_gateway.tokens import InvalidToken
+from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
 from servicekit.problems import Problem
 
 router = APIRouter(prefix="/auth/api-keys", tags=["api keys"])
@@ -19,45 +19,12 @@ router = APIRouter(prefix="/auth/api-keys", tags=["api keys"])
 SCOPE_PATTERN = r"^[a-z][a-z0-9-]*(:[a-z][a-z0-9-]*){1,3}$"
 
 
-async def platform_admin(request: Request) -> Identity:
-    """The calling user, who must hold the platform role admin (API keys never qualify)."""
-    header = request.headers.get("authorization", "")
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
-        raise Problem(
-            401,
-            "unauthenticated",
-            "Not authenticated",
-            "a bearer token is required",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    authenticator: Authenticator = request.app.state.authenticator
-    credential = credential.strip()
-    identity = authenticator.cached(credential)
-    if identity is None:
-        try:
-            identity = await authenticator.authenticate(credential)
-        except InvalidToken as exc:
-            raise Problem(
-                401,
-                "unauthenticated",
-                "Not authenticated",
-                "invalid credential",
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            ) from exc
-    if identity.kind != "user" or "admin" not in identity.roles:
-        raise Problem(403, "forbidden", "Forbidden", "requires the platform role admin")
-    return identity
-
-
-AdminDep = Annotated[Identity, Depends(platform_admin)]
-
-
 async def _store(request: Request) -> ApiKeyStore:
     return request.app.state.api_key_store  # type: ignore[no-any-return]
 
 
 StoreDep = Annotated[ApiKeyStore, Depends(_store)]
+PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 class ApiKeyCreate(BaseModel):
@@ -110,10 +77,12 @@ async def create_api_key(body: ApiKeyCreate, admin: AdminDep, store: StoreDep) -
     return ApiKeyCreated(**_public(record).model_dump(), key=plaintext)
 
 
-@router.get("", response_model=list[ApiKeyPublic])
-async def list_api_keys(admin: AdminDep, store: StoreDep) -> list[ApiKeyPublic]:
-    """Every key (revoked ones included), newest first."""
-    return [_public(r) for r in await store.list()]
+@router.get("", response_model=Page[ApiKeyPublic])
+async def list_api_keys(admin: AdminDep, store: StoreDep, page: PageDep) -> Page[ApiKeyPublic]:
+    """The keys (revoked ones included), newest first, a page at a time."""
+    after = cursor_key(page.after, uuid.UUID)[0] if page.after else None
+    rows = await store.list(limit=page.limit + 1, after=after)
+    return make_page([_public(r) for r in rows], page.limit, lambda k: [str(k.id)])
 
 
 @router.delete("/{key_id}", response_model=ApiKeyPublic)

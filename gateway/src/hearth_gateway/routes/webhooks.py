@@ -6,12 +6,13 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, field_validator
 
-from hearth_gateway.routes.api_keys import AdminDep
+from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.webhook_targets import TargetRefused, check_target, parse_target
 from hearth_gateway.webhooks import WebhookStore
+from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
 from servicekit.problems import Problem
 from servicekit.types import UtcDatetime
 
@@ -26,6 +27,7 @@ def _store(request: Request) -> WebhookStore:
 
 
 StoreDep = Annotated[WebhookStore, Depends(_store)]
+PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 def _check_url(value: str) -> str:
@@ -127,13 +129,6 @@ class DeliveryPublic(BaseModel):
     delivered_at: datetime | None
 
 
-class DeliveryPage(BaseModel):
-    """A page of the log, newest event first; pass next_cursor as `before`."""
-
-    items: list[DeliveryPublic]
-    next_cursor: datetime | None
-
-
 class Replay(BaseModel):
     """A time range [since, until) of event times to deliver again."""
 
@@ -164,10 +159,14 @@ async def create_subscription(
     return SubscriptionCreated.model_validate(row)
 
 
-@router.get("", response_model=list[SubscriptionPublic])
-async def list_subscriptions(admin: AdminDep, store: StoreDep) -> list[SubscriptionPublic]:
-    """Every subscription, newest first."""
-    return [_public(r) for r in await store.list()]
+@router.get("", response_model=Page[SubscriptionPublic])
+async def list_subscriptions(
+    admin: AdminDep, store: StoreDep, page: PageDep
+) -> Page[SubscriptionPublic]:
+    """The subscriptions, newest first, a page at a time."""
+    after = cursor_key(page.after, uuid.UUID)[0] if page.after else None
+    rows = await store.list(limit=page.limit + 1, after=after)
+    return make_page([_public(r) for r in rows], page.limit, lambda s: [str(s.id)])
 
 
 @router.post("/rotate-secrets-key", response_model=SecretsRekeyed)
@@ -218,20 +217,16 @@ async def delete_subscription(
     return Response(status_code=204)
 
 
-@router.get("/{subscription_id}/deliveries", response_model=DeliveryPage)
+@router.get("/{subscription_id}/deliveries", response_model=Page[DeliveryPublic])
 async def list_deliveries(
-    subscription_id: uuid.UUID,
-    admin: AdminDep,
-    store: StoreDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: datetime | None = None,
-) -> DeliveryPage:
-    """The delivery log of a subscription."""
+    subscription_id: uuid.UUID, admin: AdminDep, store: StoreDep, page: PageDep
+) -> Page[DeliveryPublic]:
+    """The delivery log of a subscription, newest event first, a page at a time."""
+    after = cursor_key(page.after, datetime, uuid.UUID) if page.after else None
     await _existing(store, subscription_id)
-    rows = await store.deliveries(subscription_id, limit=limit, before=before)
+    rows = await store.deliveries(subscription_id, limit=page.limit + 1, after=after)
     items = [DeliveryPublic.model_validate(r) for r in rows]
-    cursor = items[-1].event_time if len(items) == limit else None
-    return DeliveryPage(items=items, next_cursor=cursor)
+    return make_page(items, page.limit, lambda d: [d.event_time.isoformat(), str(d.id)])
 
 
 @router.post("/{subscription_id}/replay")
