@@ -307,3 +307,37 @@ async def test_periodic_survives_a_failing_pass_and_keeps_its_name() -> None:
         assert not task.done()
     finally:
         task.cancel()
+
+
+async def test_periodic_with_wake_runs_a_pass_as_soon_as_woken_not_only_on_the_interval() -> None:
+    import asyncio
+    import types
+
+    from servicekit.periodic import periodic
+
+    passes: list[asyncio.Event] = [asyncio.Event() for _ in range(3)]
+    count = 0
+
+    async def run(_runtime: object) -> str | None:
+        nonlocal count
+        passes[min(count, 2)].set()
+        count += 1
+        return None
+
+    woken = asyncio.Event()
+    loop = periodic(
+        "woken_scheduler", run, interval_setting="tick", default_seconds=3600, wake=lambda _: woken
+    )
+    runtime = types.SimpleNamespace(settings=types.SimpleNamespace(tick=3600))
+    task = asyncio.create_task(loop(runtime))  # type: ignore[arg-type]
+    try:
+        await asyncio.wait_for(passes[0].wait(), timeout=5)  # the first pass runs at start
+        await asyncio.sleep(0.05)
+        assert count == 1  # an hour's interval: nothing more without a wake
+        woken.set()
+        await asyncio.wait_for(passes[1].wait(), timeout=5)
+        woken.set()
+        await asyncio.wait_for(passes[2].wait(), timeout=5)
+        assert count == 3 and not task.done()
+    finally:
+        task.cancel()

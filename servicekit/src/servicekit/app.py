@@ -25,6 +25,8 @@ def create_service_app(
     settings = settings or definition.settings_cls()
     configure_logging(f"hearth-{definition.context}", settings.log_level, settings.environment)
     metrics = ServiceMetrics(definition.context)
+    for collector in definition.collectors:
+        metrics.registry.register(collector(definition.context, lambda: metrics.kernel.runtime))
     setup_tracing(f"hearth-{definition.context}", settings.otel_exporter)
 
     @asynccontextmanager

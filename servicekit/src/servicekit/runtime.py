@@ -7,6 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData
@@ -45,6 +46,12 @@ class ServiceDefinition:
     # started after the relay and consumers, cancelled first on shutdown. A loop that must run
     # on one replica only guards itself (servicekit.lease.Lease or SKIP LOCKED row claims).
     background: list[Callable[[ServiceRuntime], Awaitable[None]]] = field(default_factory=list)
+    # The service's own Prometheus collectors, added to its /metrics registry next to the
+    # kernel's: each factory gets the context name and a getter of the runtime (None until
+    # the lifespan has started it) and returns a `prometheus_client` Collector.
+    collectors: list[Callable[[str, Callable[[], ServiceRuntime | None]], Any]] = field(
+        default_factory=list
+    )
 
 
 class ServiceRuntime:

@@ -3,13 +3,14 @@
 import base64
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from hearth_members.app import definition
+from members_testkit import SmtpSink, WebhookReceiver
 from servicekit.testing.backends import Backends
 from servicekit.testing.harness import Identities, RunningService, running_service, test_settings
 
@@ -103,3 +104,19 @@ async def _make_world(svc: RunningService, ids: Identities, **settings: object) 
 def make_world() -> Callable[..., Awaitable[World]]:
     """`await make_world(service, identities, **community settings)`: a staffed community."""
     return _make_world
+
+
+@pytest.fixture
+def receiver() -> Iterator[WebhookReceiver]:
+    """A real local webhook receiver, stopped after the test."""
+    r = WebhookReceiver().start()
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    """A real local SMTP server, stopped after the test."""
+    sink = await SmtpSink().start()
+    yield sink
+    await sink.stop()

@@ -1,20 +1,26 @@
-"""Notifications: the inbox (per user), and the webhook adapter against a real HTTP receiver."""
+"""Notifications: the inbox (per user), and the webhook and SMTP channels against real receivers
+(the durable queue's retries, leases and replicas are in test_members_notification_delivery.py).
+"""
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
+from sqlmodel import col, select
 
 from hearth_members.app import definition
 from hearth_members.notifications import notify
-from hearth_members.notifications.delivery import SIGNATURE_HEADER, verify_signature
-from members_testkit import publish, took
+from hearth_members.notifications.delivery import (
+    NOTIFICATION_ID_HEADER,
+    SIGNATURE_HEADER,
+    verify_signature,
+)
+from hearth_members.notifications.models import DeliveryStatus, NotificationDelivery
+from hearth_members.notifications.sender import run_deliveries
+from members_testkit import SmtpSink, WebhookReceiver, publish, took
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.testing.harness import Identities, RunningService, eventually
@@ -93,144 +99,103 @@ async def test_rolled_back_notification_is_neither_stored_nor_published(
     assert r.json()["items"] == []
 
 
-class _Receiver:
-    def __init__(self) -> None:
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-        self.fail_first = 0
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                if receiver.fail_first > 0:
-                    receiver.fail_first -= 1
-                    self.send_response(503)
-                else:
-                    receiver.requests.append(
-                        ({k.lower(): v for k, v in self.headers.items()}, body)
-                    )
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+async def _deliveries(service: RunningService, user: uuid.UUID) -> list[NotificationDelivery]:
+    async with service.runtime.db.session() as session:
+        stmt = (
+            select(NotificationDelivery)
+            .where(NotificationDelivery.user_id == user)
+            .order_by(col(NotificationDelivery.id))
+        )
+        return list((await session.exec(stmt)).all())
 
 
-@pytest.fixture
-def receiver() -> Iterator[_Receiver]:
-    r = _Receiver()
-    thread = threading.Thread(target=r.server.serve_forever, daemon=True)
-    thread.start()
-    yield r
-    r.server.shutdown()
-
-
-async def test_webhook_adapter_posts_signed_json_after_commit_with_retry(
-    launch, receiver: _Receiver
+async def test_webhook_posts_signed_json_at_once_after_commit_and_never_for_a_rollback(
+    launch: Any, receiver: WebhookReceiver
 ) -> None:
     secret = "s3cret-for-the-test"
+    # An hour between ticks: only the wake-up after the commit can deliver within the test.
     service = await launch(
-        definition, notify_webhook_url=receiver.url, notify_webhook_secret=secret
+        definition,
+        notify_webhook_url=receiver.url,
+        notify_webhook_secret=secret,
+        notify_delivery_tick_seconds=3600,
     )
     user = uuid.uuid4()
-    receiver.fail_first = 1  # the first attempt fails: the adapter retries
+    await _notify(service, user, commit=False)  # rolled back: no inbox row, no delivery row
     [made] = await _notify(service, user)
-    await _notify(service, user, commit=False)  # rolled back: never delivered
 
     async def delivered() -> bool:
-        return len(receiver.requests) >= 1
+        return len(receiver.accepted) >= 1
 
-    await eventually(delivered)
-    headers, body = receiver.requests[0]
+    await eventually(delivered, timeout=5)
+    headers, body = receiver.accepted[0]
     assert verify_signature(secret.encode(), headers[SIGNATURE_HEADER], body)
     assert not verify_signature(b"wrong", headers[SIGNATURE_HEADER], body)
     assert not verify_signature(secret.encode(), headers[SIGNATURE_HEADER], body + b" ")
-    assert headers["x-hearth-notification-id"] == str(made.id)
+    assert headers[NOTIFICATION_ID_HEADER] == str(made.id)
     assert b'"title":"t0"' in body
-    import asyncio
 
-    await asyncio.sleep(0.5)
-    assert len(receiver.requests) == 1  # the rolled-back one never left
+    async def recorded() -> list[NotificationDelivery]:
+        rows = await _deliveries(service, user)
+        return rows if rows and rows[0].status == DeliveryStatus.delivered else []
 
+    [row] = await eventually(recorded)  # one row: the rolled-back notification queued nothing
+    assert (row.notification_id, row.channel, row.attempts) == (made.id, "webhook", 1)
+    assert row.delivered_at is not None and row.next_attempt_at is None
+    # The sender's loop has run by now and sleeps for an hour: only the commit wakes it.
+    [again] = await _notify(service, user)
 
-class _SmtpSink:
-    """A minimal SMTP server (enough of RFC 5321 for smtplib) that keeps what it receives."""
+    async def both() -> bool:
+        return len(receiver.accepted) >= 2
 
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle(self, reader: Any, writer: Any) -> None:
-        def say(line: str) -> None:
-            writer.write(line.encode() + b"\r\n")
-
-        say("220 sink ESMTP")
-        sender, rcpts = "", []
-        while line := (await reader.readline()).decode().rstrip("\r\n"):
-            verb = line[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                say("250 sink")
-            elif verb == "MAIL":
-                sender, rcpts = line.split(":", 1)[1].strip(" <>"), []
-                say("250 ok")
-            elif verb == "RCPT":
-                rcpts.append(line.split(":", 1)[1].strip(" <>"))
-                say("250 ok")
-            elif verb == "DATA":
-                say("354 go ahead")
-                body = b""
-                while (chunk := await reader.readline()) != b".\r\n":
-                    body += chunk
-                self.messages.append((sender, rcpts, body))
-                say("250 queued")
-            elif verb == "QUIT":
-                say("221 bye")
-                await writer.drain()
-                break
-            else:
-                say("250 ok")
-            await writer.drain()
-        writer.close()
+    await eventually(both, timeout=5)
+    assert receiver.accepted_ids() == [str(made.id), str(again.id)]
+    await asyncio.sleep(0.3)
+    assert len(receiver.requests) == 2
 
 
-async def test_smtp_adapter_mails_the_decrypted_address_of_the_member(
-    launch: Any, pii_settings: dict, identities: Identities
+async def test_smtp_mails_the_address_on_file_at_send_time_and_drops_a_member_without_one(
+    launch: Any, pii_settings: dict, identities: Identities, smtp_sink: SmtpSink
 ) -> None:
-    import asyncio
+    service = await launch(
+        definition,
+        smtp_host="127.0.0.1",
+        smtp_port=smtp_sink.port,
+        smtp_from="hearth@example.org",
+        notify_delivery_tick_seconds=3600,
+        notify_delivery_backoff_seconds=3600,  # a failed attempt waits for the test's clock
+        **pii_settings,
+    )
+    user, nobody = uuid.uuid4(), uuid.uuid4()
+    h = identities.headers(user)
+    r = await service.client.put("/me/profile", json={"email": "old.me@example.com"}, headers=h)
+    assert r.status_code == 200
+    await _notify(service, nobody)  # no e-mail on file: inbox only, nothing mailed
 
-    sink = _SmtpSink()
-    server = await asyncio.start_server(sink.handle, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    try:
-        service = await launch(
-            definition,
-            smtp_host="127.0.0.1",
-            smtp_port=port,
-            smtp_from="hearth@example.org",
-            **pii_settings,
-        )
-        user, nobody = uuid.uuid4(), uuid.uuid4()
-        r = await service.client.put(
-            "/me/profile", json={"email": "mail.me@example.com"}, headers=identities.headers(user)
-        )
-        assert r.status_code == 200
-        await _notify(service, nobody)  # no e-mail on file: inbox only, nothing mailed
-        await _notify(service, user)
+    async def settled(who: uuid.UUID, status: DeliveryStatus, attempts: int = 1) -> Any:
+        async def check() -> NotificationDelivery | None:
+            rows = await _deliveries(service, who)
+            done = rows and rows[0].status == status and rows[0].attempts == attempts
+            return rows[0] if done else None
 
-        async def mailed() -> bool:
-            return len(sink.messages) >= 1
+        return await eventually(check)
 
-        await eventually(mailed)
-        sender, rcpts, body = sink.messages[0]
-        assert sender == "hearth@example.org" and rcpts == ["mail.me@example.com"]
-        assert b"Subject: t0" in body and b"body 0" in body
-        await asyncio.sleep(0.3)
-        assert len(sink.messages) == 1
-    finally:
-        server.close()
-        await server.wait_closed()
+    dropped = await settled(nobody, DeliveryStatus.dropped)
+    assert (dropped.channel, dropped.last_error) == ("smtp", "no e-mail address on file")
+    # The relay is away for the first attempt; the member changes their address meanwhile.
+    smtp_sink.refuse = True
+    await _notify(service, user)
+    waiting = await settled(user, DeliveryStatus.pending)
+    assert waiting.attempts == 1 and waiting.last_error == "SMTP 451 (SMTPSenderRefused)"
+    r = await service.client.put("/me/profile", json={"email": "new.me@example.com"}, headers=h)
+    assert r.status_code == 200
+    smtp_sink.refuse = False
+    done = await run_deliveries(runtime=service.runtime, now=utcnow() + timedelta(hours=2))
+    assert done.delivered == 1
+    [(sender, rcpts, body)] = smtp_sink.messages
+    assert sender == "hearth@example.org" and rcpts == ["new.me@example.com"]
+    assert b"Subject: t0" in body and b"body 0" in body
+    assert (await settled(user, DeliveryStatus.delivered, attempts=2)).delivered_at is not None
 
 
 async def test_an_event_reminder_reaches_the_inbox_once_even_when_delivered_twice(

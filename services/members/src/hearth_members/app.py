@@ -18,7 +18,9 @@ from hearth_members.consumers import reminders as reminders_consumer
 from hearth_members.consumers import sanctions as sanctions_consumer
 from hearth_members.incentives.consumers import points as points_consumer
 from hearth_members.incentives.routes import router as incentives_router
+from hearth_members.notifications.metrics import DeliveryCollector
 from hearth_members.notifications.routes import router as notifications_router
+from hearth_members.notifications.sender import notification_sender
 from hearth_members.profiles.routes import router as profiles_router
 from hearth_members.routes import router
 from hearth_members.settings import MembersSettings
@@ -53,7 +55,8 @@ definition = ServiceDefinition(
         gateway_consumer,
         reminders_consumer,
     ],
-    background=[care_scheduler, cleanup_loop],
+    background=[care_scheduler, cleanup_loop, notification_sender],
+    collectors=[DeliveryCollector],
     default_port=8001,
 )
 

@@ -1,4 +1,4 @@
-"""Per-user notifications: the inbox, and delivery adapters (webhook, SMTP) after commit."""
+"""Per-user notifications: the inbox, and durable delivery beyond it (webhook, SMTP)."""
 
 from hearth_members.notifications.models import Notification
 from hearth_members.notifications.service import notify

@@ -1,8 +1,8 @@
 """Delivery adapters behind one interface: the inbox row always, webhook and SMTP when configured.
 
-Adapters run after the notification's transaction commits (never for a rolled-back one), in a
-background task, with a few retries. Delivery beyond the inbox is best effort: the inbox row is
-the record; a failed webhook or e-mail is logged, never lost from the inbox.
+Adapters are called by the sender pass (`sender.py`) for rows of `notification_deliveries`,
+which `notify()` writes in the notification's own transaction. An adapter delivers once or
+raises; retries, back-off and the record of each attempt are the sender's.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import logging
 import smtplib
 import time
 import uuid
@@ -25,9 +24,13 @@ from pydantic import BaseModel
 
 from hearth_members.settings import MembersSettings
 
-log = logging.getLogger(__name__)
-
 SIGNATURE_HEADER = "x-hearth-signature"
+# The same id on every attempt of a notification: delivery is at least once (a sender that
+# stops after the receiver answered but before it recorded the answer sends again), so
+# receivers dedupe on this header.
+NOTIFICATION_ID_HEADER = "x-hearth-notification-id"
+WEBHOOK = "webhook"
+SMTP = "smtp"
 
 
 class Delivery(BaseModel):
@@ -43,14 +46,35 @@ class Delivery(BaseModel):
     created_at: datetime
 
 
+class Undeliverable(Exception):
+    """This notification cannot go out on this channel, now or later (no retry).
+
+    The message is recorded as the delivery's `last_error`: it must never hold personal data.
+    """
+
+
 class DeliveryAdapter(Protocol):
     """One channel a notification can leave by."""
 
     name: str
 
     async def deliver(self, delivery: Delivery) -> None:
-        """Deliver or raise; the caller retries and logs."""
+        """Deliver or raise; the sender records the outcome and schedules retries."""
         ...
+
+
+def error_summary(exc: BaseException) -> str:
+    """A short, PII-free description of a failed attempt (for `last_error` and logs).
+
+    Never `str(exc)`: smtplib's errors carry the recipient's address, httpx's the URL.
+    """
+    if isinstance(exc, Undeliverable):
+        return str(exc)[:200]
+    if isinstance(exc, httpx.HTTPStatusError):
+        return f"HTTP {exc.response.status_code}"
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"SMTP {exc.smtp_code} ({type(exc).__name__})"
+    return type(exc).__name__[:200]
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
@@ -74,7 +98,7 @@ def verify_signature(secret: bytes, header: str, body: bytes, tolerance_seconds:
 class WebhookAdapter:
     """HTTP POST of the notification as JSON, HMAC-SHA256 signed with a shared secret."""
 
-    name = "webhook"
+    name = WEBHOOK
 
     def __init__(self, url: str, secret: bytes, timeout: float) -> None:
         self.url = url
@@ -87,7 +111,7 @@ class WebhookAdapter:
         headers = {
             "content-type": "application/json",
             SIGNATURE_HEADER: sign(self.secret, int(time.time()), body),
-            "x-hearth-notification-id": str(delivery.id),
+            NOTIFICATION_ID_HEADER: str(delivery.id),
         }
         async with httpx.AsyncClient(timeout=self.timeout) as client:
             response = await client.post(self.url, content=body, headers=headers)
@@ -100,17 +124,19 @@ AddressLookup = Callable[[uuid.UUID], Awaitable[str | None]]
 class SmtpAdapter:
     """E-mail through an SMTP relay (stdlib smtplib in a worker thread)."""
 
-    name = "smtp"
+    name = SMTP
 
     def __init__(self, settings: MembersSettings, address_of: AddressLookup) -> None:
         self.settings = settings
         self.address_of = address_of
 
     async def deliver(self, delivery: Delivery) -> None:
-        """Send to the member's (decrypted) e-mail address; no address, nothing to do."""
+        """Send to the member's e-mail address as it is now (read at send time, decrypted)."""
+        # Read here, not when the notification was written: a member who changed or deleted
+        # their address since is mailed at the new one, or not at all.
         to = await self.address_of(delivery.user_id)
         if not to:
-            return
+            raise Undeliverable("no e-mail address on file")
         message = EmailMessage()
         message["From"] = self.settings.smtp_from
         message["To"] = to
@@ -121,7 +147,7 @@ class SmtpAdapter:
     def _send(self, message: EmailMessage) -> None:
         s = self.settings
         assert s.smtp_host
-        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10) as smtp:
+        with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.smtp_timeout_seconds) as smtp:
             if s.smtp_starttls:
                 smtp.starttls()
             if s.smtp_username and s.smtp_password:
@@ -129,43 +155,28 @@ class SmtpAdapter:
             smtp.send_message(message)
 
 
+def configured_channels(settings: MembersSettings) -> list[str]:
+    """The channels beyond the inbox that the settings switch on (one delivery row each)."""
+    channels = []
+    if settings.notify_webhook_url:
+        channels.append(WEBHOOK)
+    if settings.smtp_host:
+        channels.append(SMTP)
+    return channels
+
+
 def configured_adapters(
-    settings: MembersSettings, address_of: AddressLookup | None = None
-) -> list[DeliveryAdapter]:
-    """The adapters beyond the inbox that the settings switch on."""
-    adapters: list[DeliveryAdapter] = []
+    settings: MembersSettings, address_of: AddressLookup
+) -> dict[str, DeliveryAdapter]:
+    """The adapters of `configured_channels`, by channel name."""
+    adapters: dict[str, DeliveryAdapter] = {}
     if settings.notify_webhook_url:
         secret = settings.notify_webhook_secret
-        adapters.append(
-            WebhookAdapter(
-                settings.notify_webhook_url,
-                secret.get_secret_value().encode() if secret else b"",
-                settings.notify_webhook_timeout_seconds,
-            )
+        adapters[WEBHOOK] = WebhookAdapter(
+            settings.notify_webhook_url,
+            secret.get_secret_value().encode() if secret else b"",
+            settings.notify_webhook_timeout_seconds,
         )
-    if settings.smtp_host and address_of is not None:
-        adapters.append(SmtpAdapter(settings, address_of))
+    if settings.smtp_host:
+        adapters[SMTP] = SmtpAdapter(settings, address_of)
     return adapters
-
-
-async def deliver_all(
-    adapters: list[DeliveryAdapter], deliveries: list[Delivery], attempts: int = 3
-) -> None:
-    """Run every adapter for every delivery, retrying each a few times with backoff."""
-    for delivery in deliveries:
-        for adapter in adapters:
-            for attempt in range(1, attempts + 1):
-                try:
-                    await adapter.deliver(delivery)
-                    break
-                except Exception as exc:  # any failure of a channel: retry, then log
-                    if attempt == attempts:
-                        log.warning(
-                            "notification %s: %s delivery failed after %d attempts: %s",
-                            delivery.id,
-                            adapter.name,
-                            attempts,
-                            type(exc).__name__,
-                        )
-                    else:
-                        await asyncio.sleep(0.2 * 2**attempt)

@@ -1,4 +1,4 @@
-"""The caller's own inbox: /me/notifications."""
+"""The caller's own inbox (/me/notifications) and the operators' view of the delivery queue."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from hearth_members.notifications import service
-from hearth_members.notifications.models import MarkedRead, NotificationPublic, UnreadCount
+from hearth_members.notifications.models import (
+    DeliveryStatus,
+    MarkedRead,
+    NotificationDeliveryPublic,
+    NotificationPublic,
+    UnreadCount,
+)
 from servicekit.deps import UnitOfWorkDep
-from servicekit.identity import CurrentPrincipal
+from servicekit.identity import CurrentPrincipal, Principal, require_roles
 from servicekit.pagination import Page, PageParams, make_page, page_params
 
 router = APIRouter(tags=["notifications"])
 PageDep = Annotated[PageParams, Depends(page_params)]
+StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
 @router.get("/me/notifications")
@@ -48,3 +55,16 @@ async def mark_read(
     """Mark one of the caller's notifications read."""
     n = await service.mark_read(uow=uow, user_id=actor.subject, notification_id=notification_id)
     return NotificationPublic.model_validate(n, from_attributes=True)
+
+
+@router.get("/admin/notification-deliveries")
+async def list_deliveries(
+    uow: UnitOfWorkDep,
+    _: StaffDep,
+    page: PageDep,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+) -> Page[NotificationDeliveryPublic]:
+    """Webhook and e-mail deliveries of notifications, newest first, by status (staff)."""
+    rows = await service.list_deliveries(uow=uow, page=page, status=status)
+    items = [NotificationDeliveryPublic.model_validate(d, from_attributes=True) for d in rows]
+    return make_page(items, page.limit, lambda d: [str(d.id)])

@@ -1,8 +1,7 @@
-"""Notification use cases: `notify()` for every other module, and the recipient's inbox."""
+"""Notification use cases: `notify()` for every other module, the inbox, the delivery queue."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from typing import Any, cast
 
@@ -11,8 +10,13 @@ from sqlmodel import col, select
 
 from hearth_members.cursors import after_id
 from hearth_members.events import NotificationCreated
-from hearth_members.notifications.delivery import Delivery, configured_adapters, deliver_all
-from hearth_members.notifications.models import Notification
+from hearth_members.notifications.delivery import configured_channels
+from hearth_members.notifications.models import (
+    DeliveryStatus,
+    Notification,
+    NotificationDelivery,
+)
+from hearth_members.notifications.sender import wake_event
 from hearth_members.settings import MembersSettings
 from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
@@ -21,9 +25,8 @@ from servicekit.pagination import PageParams
 from servicekit.problems import not_found
 from servicekit.runtime import runtime_of
 
-_PENDING = "hearth_members.pending_deliveries"
-_HOOKED = "hearth_members.delivery_hooked"
-_tasks: set[asyncio.Task[None]] = set()  # strong references until each delivery finishes
+_QUEUED = "hearth_members.deliveries_queued"
+_HOOKED = "hearth_members.delivery_wake_hooked"
 
 
 async def notify(
@@ -36,7 +39,7 @@ async def notify(
     community_id: uuid.UUID | None = None,
     data: dict[str, Any] | None = None,
 ) -> Notification:
-    """Put a notification in a user's inbox in the caller's transaction; deliver it after commit."""
+    """Put a notification in a user's inbox and queue its deliveries (caller's transaction)."""
     notification = Notification(
         user_id=user_id,
         kind=kind[:60],
@@ -56,45 +59,41 @@ async def notify(
         ),
         subject=str(user_id),
     )
-    _after_commit(uow, Delivery.model_validate(notification, from_attributes=True))
+    runtime = runtime_of(uow.session)
+    channels = configured_channels(cast(MembersSettings, runtime.settings))
+    # Same transaction as the inbox row: a committed notification always has its deliveries,
+    # a rolled-back one has none, and a crash after the commit loses nothing.
+    for channel in channels:
+        uow.session.add(
+            NotificationDelivery(
+                notification_id=notification.id,
+                user_id=user_id,
+                channel=channel,
+                next_attempt_at=notification.created_at,
+            )
+        )
+    if channels:
+        _wake_sender_after_commit(uow)
     return notification
 
 
-def _after_commit(uow: UnitOfWork, delivery: Delivery) -> None:
+def _wake_sender_after_commit(uow: UnitOfWork) -> None:
+    """Run the sender pass as soon as this transaction commits (the tick is only the fallback)."""
     sync_session = uow.session.sync_session
-    sync_session.info.setdefault(_PENDING, []).append(delivery)
+    sync_session.info[_QUEUED] = True
     if sync_session.info.get(_HOOKED):
         return
     sync_session.info[_HOOKED] = True
-    runtime = runtime_of(uow.session)
+    wake = wake_event(runtime_of(uow.session))
 
     @event.listens_for(sync_session, "after_commit")
     def _committed(session: Any) -> None:
-        pending: list[Delivery] = session.info.pop(_PENDING, [])
-        settings = cast(MembersSettings, runtime.settings)
-        adapters = configured_adapters(settings, _address_lookup(runtime))
-        if pending and adapters:
-            task = asyncio.get_running_loop().create_task(
-                deliver_all(adapters, pending, settings.notify_webhook_attempts)
-            )
-            _tasks.add(task)
-            task.add_done_callback(_tasks.discard)
+        if session.info.pop(_QUEUED, False):
+            wake.set()
 
     @event.listens_for(sync_session, "after_rollback")
     def _rolled_back(session: Any) -> None:
-        session.info.pop(_PENDING, None)  # nothing is delivered for a transaction that failed
-
-
-def _address_lookup(runtime: Any) -> Any:
-    try:
-        from hearth_members.profiles.service import email_address_of
-    except ImportError:  # profiles not installed: SMTP has nobody to write to
-        return None
-
-    async def lookup(user_id: uuid.UUID) -> str | None:
-        return await email_address_of(runtime=runtime, user_id=user_id)
-
-    return lookup
+        session.info.pop(_QUEUED, None)  # the rows went with the transaction: nothing to send
 
 
 async def list_notifications(
@@ -144,4 +143,37 @@ async def mark_all_read(*, uow: UnitOfWork, user_id: uuid.UUID) -> int:
         .values(read_at=utcnow())
     )
     await uow.commit()
+    return affected_rows(result)
+
+
+async def list_deliveries(
+    *, uow: UnitOfWork, page: PageParams, status: DeliveryStatus | None = None
+) -> list[NotificationDelivery]:
+    """Deliveries beyond the inbox, newest first, optionally of one status (limit+1 rows)."""
+    stmt = (
+        select(NotificationDelivery)
+        .order_by(col(NotificationDelivery.id).desc())
+        .limit(page.limit + 1)
+    )
+    if status is not None:
+        stmt = stmt.where(NotificationDelivery.status == status)
+    if page.after:
+        stmt = stmt.where(col(NotificationDelivery.id) < after_id(page))
+    return list((await uow.session.exec(stmt)).all())
+
+
+async def drop_open_deliveries(*, uow: UnitOfWork, user_id: uuid.UUID, reason: str) -> int:
+    """Drop the user's deliveries not yet sent (no commit): they will never go out."""
+    now = utcnow()
+    result = await uow.session.exec(
+        update(NotificationDelivery)
+        .where(
+            col(NotificationDelivery.user_id) == user_id,
+            col(NotificationDelivery.status).in_((DeliveryStatus.pending, DeliveryStatus.sending)),
+        )
+        .values(
+            status=DeliveryStatus.dropped, next_attempt_at=None, last_error=reason, updated_at=now
+        )
+        .execution_options(synchronize_session=False)
+    )
     return affected_rows(result)

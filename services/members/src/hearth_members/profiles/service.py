@@ -23,6 +23,7 @@ from hearth_members.incentives.models import (
 )
 from hearth_members.models import Application, Membership
 from hearth_members.notifications.models import Notification
+from hearth_members.notifications.service import drop_open_deliveries
 from hearth_members.profiles.crypto import Keyring, keyring_from
 from hearth_members.profiles.models import Profile, ProfilePublic, ProfileUpdate
 from hearth_members.tiers.models import MemberActivity, MemberTier
@@ -244,6 +245,9 @@ async def pseudonymise(*, uow: UnitOfWork, user_id: uuid.UUID, actor_id: uuid.UU
         .values(title="(deleted)", body="", data={})
         .execution_options(synchronize_session=False)
     )
+    # E-mails and webhooks not sent yet never go out: the address is gone, and the sender
+    # reads it at send time anyway, so one already claimed finds none (or the blanked text).
+    await drop_open_deliveries(uow=uow, user_id=user_id, reason="recipient's data deleted")
     account = await uow.session.get(Account, user_id)
     if account is not None:
         # Deletion closes the account too: no login, no password, no link to the external
