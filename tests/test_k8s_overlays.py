@@ -173,8 +173,10 @@ def test_nats_is_a_three_node_jetstream_cluster_with_file_storage() -> None:
 
 
 def test_alert_rules_use_metrics_the_kernel_exports() -> None:
-    source = (ROOT / "servicekit/src/servicekit/metrics.py").read_text()
-    exported = set(re.findall(r'"(hearth_[a-z_]+)"', source))
+    # The kernel's metrics, and the services' own collectors (members' delivery queue).
+    sources = [ROOT / "servicekit/src/servicekit/metrics.py"]
+    sources += sorted(ROOT.glob("services/*/src/hearth_*/**/metrics.py"))
+    exported = {n for p in sources for n in re.findall(r'"(hearth_[a-z_]+)"', p.read_text())}
     rule = _load(K8S / "components/monitoring/alerts.yaml")[0]
     alerts = {}
     for group in rule["spec"]["groups"]:

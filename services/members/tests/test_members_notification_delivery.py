@@ -184,6 +184,38 @@ async def test_after_max_attempts_a_delivery_fails_and_operators_see_it(
     assert sample(attempts, channel="webhook", outcome="retried") == 4
 
 
+async def test_operators_retry_a_failed_delivery_once_the_receiver_is_fixed(
+    launch: Any, receiver: WebhookReceiver, identities: Identities
+) -> None:
+    service = await launch(
+        definition, notify_webhook_url=receiver.url, notify_delivery_max_attempts=2, **FAST
+    )
+    receiver.fail_first = 2  # down for exactly the attempt budget
+    [made] = await _notify(service.runtime, uuid.uuid4())
+    [row] = await eventually(_all(service.runtime, DeliveryStatus.failed, 1))
+    c, staff = service.client, identities.headers(uuid.uuid4(), "operator")
+    path = f"/admin/notification-deliveries/{row.id}/retry"
+    # Refused: no identity, a member, a delivery that is not failed, one that does not exist.
+    assert (await c.post(path)).status_code == 401
+    r = await c.post(path, headers=identities.headers(uuid.uuid4(), "member"))
+    assert r.status_code == 403 and r.headers["content-type"] == PROBLEM
+    missing = f"/admin/notification-deliveries/{uuid.uuid4()}/retry"
+    assert (await c.post(missing, headers=staff)).status_code == 404
+    r = await c.post(path, headers=staff)
+    assert r.status_code == 200, r.text
+    assert (r.json()["status"], r.json()["attempts"]) == ("pending", 0)
+    [done] = await eventually(_all(service.runtime, DeliveryStatus.delivered, 1))
+    assert done.attempts == 1 and receiver.accepted_ids() == [str(made)]
+    r = await c.post(path, headers=staff)  # delivered now: nothing to retry
+    assert r.status_code == 409 and r.json()["type"].endswith("delivery-not-failed")
+    await asyncio.sleep(0.3)
+    assert receiver.accepted_ids() == [str(made)]  # sent once after the retry, never again
+    assert len(receiver.requests) == 3  # two failed attempts, one after the retry
+    audit = await c.get("/audit", headers=staff)
+    [entry] = [a for a in audit.json()["items"] if a["action"] == "notification_delivery.retried"]
+    assert entry["target_id"] == str(row.id)
+
+
 async def test_the_delivery_list_is_for_platform_staff_only(
     members: RunningService, identities: Identities
 ) -> None:

@@ -68,3 +68,12 @@ async def list_deliveries(
     rows = await service.list_deliveries(uow=uow, page=page, status=status)
     items = [NotificationDeliveryPublic.model_validate(d, from_attributes=True) for d in rows]
     return make_page(items, page.limit, lambda d: [str(d.id)])
+
+
+@router.post("/admin/notification-deliveries/{delivery_id}/retry")
+async def retry_delivery(
+    delivery_id: uuid.UUID, uow: UnitOfWorkDep, actor: StaffDep
+) -> NotificationDeliveryPublic:
+    """Send a failed delivery again, with a fresh attempt budget (staff; audited)."""
+    row = await service.retry_delivery(uow=uow, delivery_id=delivery_id, actor_id=actor.subject)
+    return NotificationDeliveryPublic.model_validate(row, from_attributes=True)

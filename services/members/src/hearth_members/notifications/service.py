@@ -8,6 +8,7 @@ from typing import Any, cast
 from sqlalchemy import event, func, update
 from sqlmodel import col, select
 
+from hearth_members.audit.service import audit
 from hearth_members.cursors import after_id
 from hearth_members.events import NotificationCreated
 from hearth_members.notifications.delivery import configured_channels
@@ -22,7 +23,7 @@ from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams
-from servicekit.problems import not_found
+from servicekit.problems import conflict, not_found
 from servicekit.runtime import runtime_of
 
 _QUEUED = "hearth_members.deliveries_queued"
@@ -160,6 +161,36 @@ async def list_deliveries(
     if page.after:
         stmt = stmt.where(col(NotificationDelivery.id) < after_id(page))
     return list((await uow.session.exec(stmt)).all())
+
+
+async def retry_delivery(
+    *, uow: UnitOfWork, delivery_id: uuid.UUID, actor_id: uuid.UUID
+) -> NotificationDelivery:
+    """Queue a failed delivery again with a fresh attempt budget (operators, after a fix)."""
+    delivery = await uow.session.get(NotificationDelivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        raise not_found("notification delivery", delivery_id)
+    if delivery.status != DeliveryStatus.failed:
+        raise conflict(
+            "delivery-not-failed",
+            f"only a failed delivery can be retried; this one is {delivery.status.value}",
+        )
+    now = utcnow()
+    previous_attempts = delivery.attempts
+    delivery.status, delivery.attempts = DeliveryStatus.pending, 0
+    delivery.next_attempt_at, delivery.updated_at = now, now
+    uow.session.add(delivery)
+    audit(
+        uow=uow,
+        actor_id=actor_id,
+        action="notification_delivery.retried",
+        target_type="notification_delivery",
+        target_id=delivery.id,
+        details={"channel": delivery.channel, "previous_attempts": previous_attempts},
+    )
+    _wake_sender_after_commit(uow)
+    await uow.commit()
+    return delivery
 
 
 async def drop_open_deliveries(*, uow: UnitOfWork, user_id: uuid.UUID, reason: str) -> int:
