@@ -27,6 +27,15 @@ import aiohttp
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from transports import free_port, measure, percentile, upstream
 
+GATEWAY_PID: int | None = None
+
+
+def gateway_cpu_seconds() -> float:
+    """CPU time (user + system) the gateway process has used so far (Linux /proc)."""
+    assert GATEWAY_PID is not None
+    fields = Path(f"/proc/{GATEWAY_PID}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 @contextlib.contextmanager
 def gateway(upstream_url: str) -> Iterator[str]:
@@ -47,6 +56,8 @@ def gateway(upstream_url: str) -> Iterator[str]:
         "--log-level", "warning", "--no-access-log", "--no-proxy-headers",
     ]  # fmt: skip
     process = subprocess.Popen(command, env=env)
+    global GATEWAY_PID
+    GATEWAY_PID = process.pid
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -87,8 +98,8 @@ async def run(up: str, gw: str, levels: list[int], requests: int, seconds: float
             f"{requests} requests or {seconds:g} s per cell; {os.cpu_count()} CPUs; "
             f"load average {os.getloadavg()[0]:.2f}"
         )
-        print("| path | concurrency | requests | req/s | p50 ms | p99 ms |")
-        print("|---|---:|---:|---:|---:|---:|")
+        print("| path | concurrency | requests | req/s | p50 ms | p99 ms | gateway CPU µs/req |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
         cells = [
             ("direct to upstream", direct, up + "/communities/1"),
             ("through the gateway", via_gateway, gw + "/api/members/communities/1"),
@@ -96,12 +107,17 @@ async def run(up: str, gw: str, levels: list[int], requests: int, seconds: float
         for name, fetch, url in cells:
             for concurrency in levels:
                 await measure(fetch, url, concurrency, max(200, concurrency * 4), 5)  # warm up
+                cpu_before = gateway_cpu_seconds()
                 count, elapsed, latencies = await measure(
                     fetch, url, concurrency, requests, seconds
                 )
+                # The gateway's CPU per request: flat across levels means no per-request
+                # cost that grows with concurrency (direct cells show its idle cost).
+                cpu_us = (gateway_cpu_seconds() - cpu_before) / max(1, count) * 1e6
                 print(
                     f"| {name} | {concurrency} | {count} | {count / elapsed:,.0f} | "
-                    f"{percentile(latencies, 50):.2f} | {percentile(latencies, 99):.2f} |",
+                    f"{percentile(latencies, 50):.2f} | {percentile(latencies, 99):.2f} | "
+                    f"{cpu_us:,.0f} |",
                     flush=True,
                 )
         print(f"load average at the end {os.getloadavg()[0]:.2f}")
