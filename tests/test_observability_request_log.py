@@ -12,9 +12,7 @@ import json
 import os
 import secrets
 import signal
-import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -23,26 +21,9 @@ import httpx
 
 from servicekit.testing.backends import Backends, free_port
 from servicekit.testing.harness import Identities
+from servicekit.testing.processes import spawn_logged, wait_until_ok
 
 OPERATOR = uuid.UUID("00000000-0000-7000-8000-000000000001")
-
-
-def _read(path: Path) -> str:
-    return path.read_text()
-
-
-async def _wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, _read(log_path)
-            try:
-                if (await probe.get("/readyz", timeout=1)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "events never became ready"
-            await asyncio.sleep(0.1)
 
 
 async def test_requests_are_logged_by_route_template_without_secrets(
@@ -63,21 +44,19 @@ async def test_requests_are_logged_by_route_template_without_secrets(
     )
     log_path = tmp_path / "events.log"
     binary = str(Path(sys.executable).parent / "hearth-events")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
-            [binary, "serve", "--migrate", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn_logged(
+        [binary, "serve", "--migrate", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        log_path=log_path,
+    )
     token = secrets.token_urlsafe(24)  # a path secret
     hidden_id = uuid.uuid4()  # a path value that must not show either
     email = f"someone.{secrets.token_hex(4)}@example.com"
     trace_id = secrets.token_hex(16)
     ids = {name: f"req-{name}-{secrets.token_hex(4)}" for name in ("redeem", "lookup", "get")}
     try:
-        await _wait_ready(proc, port, log_path)
+        await wait_until_ok(proc, f"http://127.0.0.1:{port}/readyz", log_path)
         staff = identities.headers(OPERATOR, "operator")
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             r = await client.post(
@@ -106,7 +85,7 @@ async def test_requests_are_logged_by_route_template_without_secrets(
             proc.kill()
             proc.wait()
 
-    text = _read(log_path)
+    text = log_path.read_text()
     assert code == 0, text[-3000:]
     for secret in (token, str(hidden_id), email, email.replace("@", "%40"), "email="):
         assert secret not in text, f"{secret!r} leaked into the logs:\n{text[-3000:]}"

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -27,6 +26,7 @@ from servicekit.db import Database
 from servicekit.events import stream_name
 from servicekit.testing.backends import Backends, free_port
 from servicekit.testing.harness import Identities
+from servicekit.testing.processes import spawn_logged, wait_until_ok
 
 OPERATOR = uuid.UUID("00000000-0000-7000-8000-000000000001")
 
@@ -118,26 +118,14 @@ async def test_sigterm_mid_load_finishes_in_flight_requests_and_exits_zero(
     )
     log_path = tmp_path / "members.log"
     binary = str(Path(sys.executable).parent / "hearth-members")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
-            [binary, "serve", "--migrate", "--port", str(port)],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = spawn_logged(
+        [binary, "serve", "--migrate", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        log_path=log_path,
+    )
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as probe:
-            deadline = time.monotonic() + 30
-            while True:
-                assert proc.poll() is None, log_path.read_text()
-                try:
-                    if (await probe.get("/readyz", timeout=1)).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "members never became ready"
-                await asyncio.sleep(0.1)
+        await wait_until_ok(proc, f"http://127.0.0.1:{port}/readyz", log_path)
 
         out: dict[str, Any] = {"statuses": [], "refused": [], "signalled": False}
         stop = asyncio.Event()

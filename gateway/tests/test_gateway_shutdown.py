@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from hearth_gateway.webhooks import CONSUMER
 from servicekit.events import stream_name
 from servicekit.testing.backends import free_port
 from servicekit.testing.harness import Broker, eventually, relay_envelope
+from servicekit.testing.processes import spawn_logged, wait_until_ok
 
 IN_FLIGHT = 5
 SLOW_SECONDS = 2.0
@@ -83,27 +83,14 @@ async def test_sigterm_finishes_in_flight_requests_exits_zero_and_logs_no_query(
         )
         log_path = tmp_path / "gateway.log"
         binary = str(Path(sys.executable).parent / "hearth-gateway")
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(  # noqa: ASYNC220 - started once, not awaited on
-                [binary, "serve", "--port", str(port)],
-                env=env,
-                cwd=tmp_path,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        proc = spawn_logged(
+            [binary, "serve", "--port", str(port)], env=env, cwd=tmp_path, log_path=log_path
+        )
         base = f"http://127.0.0.1:{port}"
         try:
+            await wait_until_ok(proc, base + "/healthz", log_path)
+            deadline = time.monotonic() + 30
             async with httpx.AsyncClient(base_url=base, timeout=15) as http:
-                deadline = time.monotonic() + 30
-                while True:
-                    assert proc.poll() is None, log_path.read_text()
-                    try:
-                        if (await http.get("/healthz", timeout=1)).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, "the gateway never came up"
-                    await asyncio.sleep(0.1)
                 admin = await http.post(
                     "/auth/token", json={"username": "admin", "password": "hearth-admin"}
                 )
