@@ -19,9 +19,10 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from hearth_gateway.events import WebhookDisabled
+from servicekit.events import stream_name
 from servicekit.ids import utcnow
 from servicekit.testing.backends import Backends
-from servicekit.testing.harness import Broker, eventually
+from servicekit.testing.harness import Broker, eventually, relay_envelope
 
 PROBLEM = "application/problem+json"
 ALERTS = Path(__file__).parents[2] / "deploy/k8s/components/monitoring/alerts.yaml"
@@ -133,6 +134,19 @@ async def test_a_pending_event_shows_until_the_relay_publishes_it(
             "oldest_pending_age_seconds": None,
             "published_since_start": 1,
         }
+        # The webhook consumer's JetStream lag is there too, under the services' names.
+        await Broker(nats_client, subject_prefix).publish(
+            relay_envelope("hearth.members.member.joined.v1", n=1)
+        )
+        stream = stream_name(subject_prefix, "members")
+        lag = f"hearth_consumer_pending{{consumer=gateway__webhooks,stream={stream}}}"
+
+        async def consumed() -> dict[str, float]:
+            samples = await scrape(http)
+            return samples if samples.get(lag) == 0 else {}
+
+        samples = await eventually(consumed, timeout=20)
+        assert lag.replace("pending", "ack_pending", 1) in samples
     events = await Broker(nats_client, subject_prefix).read(
         f"{subject_prefix}.gateway.webhook.disabled.v1"
     )

@@ -34,9 +34,10 @@ from hearth_gateway.tokens import (
     public_pem,
 )
 from hearth_gateway.webhook_keys import load_keyring
+from hearth_gateway.webhooks import CONSUMER as WEBHOOK_CONSUMER
 from hearth_gateway.webhooks import WebhookDispatcher, WebhookPolicy, WebhookStore
 from servicekit.db import Database
-from servicekit.events import validate_prefix
+from servicekit.events import stream_name, validate_prefix
 from servicekit.identity import AssertionSigner
 from servicekit.logging import configure_logging
 from servicekit.messaging import NatsConnection
@@ -298,6 +299,12 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     app.state.metrics = EdgeMetrics(
         "gateway", settings.upstreams, request_log=settings.request_log, relay=relay
     )
+    if dispatcher is not None:
+        # The webhook consumer's lag per context stream, as hearth_consumer_pending & co.
+        app.state.metrics.watch_consumers(
+            lambda: nats.js if nats.connected else None,
+            [(WEBHOOK_CONSUMER, stream_name(prefix, c)) for c in dispatcher.contexts],
+        )
     # The id is settled before the request log's wrapper, so its line names every request.
     app.api = RequestIdMiddleware(app.state.metrics.wrap_proxy(app.api))
     app.add_middleware(

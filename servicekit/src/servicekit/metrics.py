@@ -170,23 +170,13 @@ class KernelCollector(Collector):
 
     async def _consumers(self, runtime: ServiceRuntime) -> list[tuple[str, str, Any]]:
         """JetStream consumer info per (consumer, stream), cached: each is one NATS request."""
-        out = []
+        pairs = [
+            (consumer.consumer.name, stream_name(consumer.prefix, context))
+            for consumer in runtime.consumers
+            for context in consumer.consumer.contexts
+        ]
         js = runtime.nats.js if runtime.nats.connected else None
-        now = time.monotonic()
-        for consumer in runtime.consumers:
-            for context in consumer.consumer.contexts:
-                stream = stream_name(consumer.prefix, context)
-                key = (consumer.consumer.name, stream)
-                cached = self._consumer_info.get(key)
-                if (cached is None or now - cached[0] > CONSUMER_INFO_TTL_SECONDS) and js:
-                    try:
-                        info = await js.consumer_info(stream, consumer.consumer.name)
-                        cached = self._consumer_info[key] = (now, info)
-                    except Exception:  # not bound yet, or NATS away: report the last figure
-                        pass
-                if cached is not None:
-                    out.append((consumer.consumer.name, stream, cached[1]))
-        return out
+        return await read_consumer_info(js, pairs, self._consumer_info)
 
     def collect(self) -> Iterable[Metric]:
         """Format the last snapshot plus the in-process counters."""
@@ -213,28 +203,7 @@ class KernelCollector(Collector):
         for consumer in runtime.consumers:
             loop_errors.add_metric([svc, consumer.consumer.name], consumer.loop_errors)
         yield loop_errors
-        lag = GaugeMetricFamily(
-            "hearth_consumer_pending",
-            "Messages in the stream not yet delivered to the durable consumer (lag).",
-            labels=["service", "consumer", "stream"],
-        )
-        ack_pending = GaugeMetricFamily(
-            "hearth_consumer_ack_pending",
-            "Messages delivered and not yet acknowledged.",
-            labels=["service", "consumer", "stream"],
-        )
-        redelivered = GaugeMetricFamily(
-            "hearth_consumer_redelivered",
-            "Messages currently redelivered at least once (JetStream's num_redelivered).",
-            labels=["service", "consumer", "stream"],
-        )
-        for name, stream, info in snap.get("consumers", []):
-            lag.add_metric([svc, name, stream], info.num_pending or 0)
-            ack_pending.add_metric([svc, name, stream], info.num_ack_pending or 0)
-            redelivered.add_metric([svc, name, stream], info.num_redelivered or 0)
-        yield lag
-        yield ack_pending
-        yield redelivered
+        yield from consumer_lag_metrics(svc, snap.get("consumers", []))
         dead = GaugeMetricFamily(
             "hearth_dead_letters",
             "Dead letters not yet replayed, per consumer.",
@@ -245,6 +214,77 @@ class KernelCollector(Collector):
             dead.add_metric([svc, declared.name], counts.get(declared.name, 0))
         yield dead
         yield from _pool_metrics(svc, runtime.db.engine.sync_engine.pool)
+
+
+async def read_consumer_info(
+    js: Any,
+    pairs: Iterable[tuple[str, str]],
+    cache: dict[tuple[str, str], tuple[float, Any]],
+) -> list[tuple[str, str, Any]]:
+    """JetStream info of each (durable consumer, stream), cached CONSUMER_INFO_TTL_SECONDS;
+    with NATS away (js None) or a consumer not bound yet, the last figure is reported."""
+    out = []
+    now = time.monotonic()
+    for name, stream in pairs:
+        key = (name, stream)
+        cached = cache.get(key)
+        if (cached is None or now - cached[0] > CONSUMER_INFO_TTL_SECONDS) and js is not None:
+            try:
+                cached = cache[key] = (now, await js.consumer_info(stream, name))
+            except Exception:
+                pass
+        if cached is not None:
+            out.append((name, stream, cached[1]))
+    return out
+
+
+def consumer_lag_metrics(
+    service: str, consumers: Iterable[tuple[str, str, Any]]
+) -> Iterable[Metric]:
+    """Lag, in-flight and redelivered gauges per (consumer, stream) from JetStream's info."""
+    labels = ["service", "consumer", "stream"]
+    lag = GaugeMetricFamily(
+        "hearth_consumer_pending",
+        "Messages in the stream not yet delivered to the durable consumer (lag).",
+        labels=labels,
+    )
+    ack_pending = GaugeMetricFamily(
+        "hearth_consumer_ack_pending", "Messages delivered and not yet acknowledged.", labels=labels
+    )
+    redelivered = GaugeMetricFamily(
+        "hearth_consumer_redelivered",
+        "Messages currently redelivered at least once (JetStream's num_redelivered).",
+        labels=labels,
+    )
+    for name, stream, info in consumers:
+        lag.add_metric([service, name, stream], info.num_pending or 0)
+        ack_pending.add_metric([service, name, stream], info.num_ack_pending or 0)
+        redelivered.add_metric([service, name, stream], info.num_redelivered or 0)
+    yield lag
+    yield ack_pending
+    yield redelivered
+
+
+class ConsumerLagCollector(Collector):
+    """JetStream lag of durable consumers a process runs outside a ServiceRuntime (the
+    gateway's webhook consumer): the same families and labels as KernelCollector's."""
+
+    def __init__(
+        self, service: str, js: Callable[[], Any], pairs: Iterable[tuple[str, str]]
+    ) -> None:
+        self.service = service
+        self.js = js  # the current JetStream context, or None while NATS is away
+        self.pairs = list(pairs)
+        self.consumers: list[tuple[str, str, Any]] = []
+        self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
+
+    async def refresh(self) -> None:
+        """Read each consumer's info (cached) just before the scrape formats it."""
+        self.consumers = await read_consumer_info(self.js(), self.pairs, self._cache)
+
+    def collect(self) -> Iterable[Metric]:
+        """Format the last figures read."""
+        yield from consumer_lag_metrics(self.service, self.consumers)
 
 
 async def read_backlog(relay: OutboxRelay) -> tuple[int, float | None] | None:
@@ -372,12 +412,19 @@ class EdgeMetrics:
         relay: OutboxRelay | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
+        self.registry_service = service
         self.http = HttpMetrics(self.registry, service)
         self.contexts = frozenset(contexts)
         self.request_log = request_log
         self.outbox = OutboxCollector(service, relay) if relay is not None else None
         if self.outbox is not None:
             self.registry.register(self.outbox)
+        self.consumers: ConsumerLagCollector | None = None
+
+    def watch_consumers(self, js: Callable[[], Any], pairs: Iterable[tuple[str, str]]) -> None:
+        """Also export the JetStream lag of these (durable consumer, stream) pairs."""
+        self.consumers = ConsumerLagCollector(self.registry_service, js, pairs)
+        self.registry.register(self.consumers)
 
     def _api_route(self, scope: dict[str, Any]) -> str:
         # /api/<context>/... → "/api/<context>" for known contexts only (bounded labels).
@@ -398,4 +445,6 @@ class EdgeMetrics:
         """The exposition text, after reading the outbox backlog."""
         if self.outbox is not None:
             await self.outbox.refresh()
+        if self.consumers is not None:
+            await self.consumers.refresh()
         return _generate_latest(self.registry)
