@@ -68,6 +68,12 @@ def cursor_key(after: list[Any], *kinds: type) -> tuple[Any, ...]:
         raise invalid_cursor() from exc
 
 
+def after_id(page: PageParams) -> uuid.UUID:
+    """The id a newest-first-by-id page continues after (the cursor's only value); else a 422."""
+    (ident,) = cursor_key(page.after or [], uuid.UUID)
+    return ident  # type: ignore[no-any-return]
+
+
 def _read(value: Any, kind: type) -> Any:
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.store import ApiKeyRecord, ApiKeyStore
-from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
+from servicekit.pagination import Page, PageParams, after_id, make_page, page_params
 from servicekit.problems import Problem
 
 router = APIRouter(prefix="/auth/api-keys", tags=["api keys"])
@@ -80,7 +80,7 @@ async def create_api_key(body: ApiKeyCreate, admin: AdminDep, store: StoreDep) -
 @router.get("", response_model=Page[ApiKeyPublic])
 async def list_api_keys(admin: AdminDep, store: StoreDep, page: PageDep) -> Page[ApiKeyPublic]:
     """The keys (revoked ones included), newest first, a page at a time."""
-    after = cursor_key(page.after, uuid.UUID)[0] if page.after else None
+    after = after_id(page) if page.after else None
     rows = await store.list(limit=page.limit + 1, after=after)
     return make_page([_public(r) for r in rows], page.limit, lambda k: [str(k.id)])
 

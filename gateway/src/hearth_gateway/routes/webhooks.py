@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.webhook_targets import TargetRefused, check_target, parse_target
 from hearth_gateway.webhooks import WebhookStore
-from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
+from servicekit.pagination import Page, PageParams, after_id, cursor_key, make_page, page_params
 from servicekit.problems import Problem
 from servicekit.types import UtcDatetime
 
@@ -164,7 +164,7 @@ async def list_subscriptions(
     admin: AdminDep, store: StoreDep, page: PageDep
 ) -> Page[SubscriptionPublic]:
     """The subscriptions, newest first, a page at a time."""
-    after = cursor_key(page.after, uuid.UUID)[0] if page.after else None
+    after = after_id(page) if page.after else None
     rows = await store.list(limit=page.limit + 1, after=after)
     return make_page([_public(r) for r in rows], page.limit, lambda s: [str(s.id)])
 

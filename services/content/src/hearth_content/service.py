@@ -27,7 +27,7 @@ from hearth_content.models import (
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, forbidden, not_found
 from servicekit.runtime import ServiceRuntime
 
@@ -114,7 +114,7 @@ async def list_posts(
     if status is not None:
         stmt = stmt.where(col(Post.status) == status)
     if page.after:
-        stmt = stmt.where(col(Post.id) < _cursor_id(page.after))
+        stmt = stmt.where(col(Post.id) < after_id(page))
     return list((await uow.session.exec(stmt)).all())
 
 
@@ -296,13 +296,6 @@ async def _active_membership(
 ) -> Membership | None:
     found = await uow.session.get(Membership, (community_id, user_id))
     return found if found is not None and found.status == MembershipStatus.active else None
-
-
-def _cursor_id(after: list[Any]) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(after[0]))
-    except (ValueError, IndexError) as exc:
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from exc
 
 
 def _aware(value: datetime) -> datetime:

@@ -12,7 +12,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from hearth_members.audit.service import audit
-from hearth_members.cursors import after_id
 from hearth_members.events import (
     InviteRedeemed,
     MemberApplied,
@@ -65,7 +64,7 @@ from hearth_members.service import (
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, conflict, forbidden, not_found
 
 

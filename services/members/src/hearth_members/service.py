@@ -11,7 +11,6 @@ from sqlalchemy import and_
 from sqlmodel import col, select
 
 from hearth_members.audit.service import audit
-from hearth_members.cursors import after_id
 from hearth_members.events import (
     CommunityArchived,
     CommunityCreated,
@@ -38,7 +37,7 @@ from servicekit.db import upsert_insert
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, conflict, not_found
 
 _VARIABLE = re.compile(r"\{(name|community|channel)\}")

@@ -7,7 +7,6 @@ commits, because the kernel commits its changes together with the inbox row.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlmodel import col, select
 
@@ -15,8 +14,8 @@ from hearth_moderation.events import ScreeningCompleted
 from hearth_moderation.models import Screening, ScreeningDecision, TargetType
 from hearth_moderation.terms import TermMatcher
 from servicekit.deps import UnitOfWork
-from servicekit.pagination import PageParams
-from servicekit.problems import Problem, not_found
+from servicekit.pagination import PageParams, after_id
+from servicekit.problems import not_found
 
 
 async def screen_post(
@@ -87,7 +86,7 @@ async def list_screenings(
     if decision is not None:
         stmt = stmt.where(col(Screening.decision) == decision)
     if page.after:
-        stmt = stmt.where(col(Screening.id) < _cursor_id(page.after))
+        stmt = stmt.where(col(Screening.id) < after_id(page))
     return list((await uow.session.exec(stmt)).all())
 
 
@@ -98,10 +97,3 @@ async def _screening_of(
         Screening.target_type == target_type, Screening.target_id == target_id
     )
     return (await uow.session.exec(stmt)).first()
-
-
-def _cursor_id(after: list[Any]) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(after[0]))
-    except (ValueError, IndexError) as exc:
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from exc

@@ -8,9 +8,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from hearth_members.audit.models import AuditRecord
-from hearth_members.cursors import after_id
 from servicekit.deps import UnitOfWork
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, after_id
 
 
 def audit(

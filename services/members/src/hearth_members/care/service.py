@@ -24,8 +24,7 @@ from hearth_members.notifications import notify
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
-from servicekit.problems import Problem
+from servicekit.pagination import PageParams, after_id
 from servicekit.runtime import ServiceRuntime
 
 TICK_BATCH = 100
@@ -244,13 +243,7 @@ async def list_journeys(
     if status is not None:
         stmt = stmt.where(CareJourney.status == status)
     if page.after:
-        try:
-            after = uuid.UUID(str(page.after[0]))
-        except ValueError as exc:
-            raise Problem(
-                422, "invalid-cursor", "Invalid cursor", "the cursor is not valid"
-            ) from exc
-        stmt = stmt.where(col(CareJourney.id) < after)
+        stmt = stmt.where(col(CareJourney.id) < after_id(page))
     return list((await uow.session.exec(stmt)).all())
 
 

@@ -53,7 +53,7 @@ from servicekit.deps import UnitOfWork
 from servicekit.events import CE_TYPE_PREFIX
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, conflict, not_found
 
 # Core tables of the models, for the dialect-specific upserts.
@@ -301,15 +301,8 @@ async def ledger(
         .limit(page.limit + 1)
     )
     if page.after:
-        stmt = stmt.where(col(PointEntry.id) < _uuid_cursor(page.after))
+        stmt = stmt.where(col(PointEntry.id) < after_id(page))
     return list((await uow.session.exec(stmt)).all())
-
-
-def _uuid_cursor(after: list) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(after[0]))
-    except (ValueError, IndexError) as exc:
-        raise Problem(422, "invalid-cursor", "Invalid cursor", "the cursor is not valid") from exc
 
 
 # --- leaderboards and standing --------------------------------------------------------------
@@ -464,7 +457,7 @@ async def list_badges(
         .limit(page.limit + 1)
     )
     if page.after:
-        stmt = stmt.where(col(Badge.id) > _uuid_cursor(page.after))
+        stmt = stmt.where(col(Badge.id) > after_id(page))
     return list((await uow.session.exec(stmt)).all())
 
 
@@ -639,7 +632,7 @@ async def list_perks(
         .limit(page.limit + 1)
     )
     if page.after:
-        stmt = stmt.where(col(Perk.id) > _uuid_cursor(page.after))
+        stmt = stmt.where(col(Perk.id) > after_id(page))
     return list((await uow.session.exec(stmt)).all())
 
 

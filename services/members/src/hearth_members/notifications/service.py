@@ -9,7 +9,6 @@ from sqlalchemy import event, func, update
 from sqlmodel import col, select
 
 from hearth_members.audit.service import audit
-from hearth_members.cursors import after_id
 from hearth_members.events import NotificationCreated
 from hearth_members.notifications.delivery import configured_channels
 from hearth_members.notifications.models import (
@@ -22,7 +21,7 @@ from hearth_members.settings import MembersSettings
 from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams
+from servicekit.pagination import PageParams, after_id
 from servicekit.problems import conflict, not_found
 from servicekit.runtime import runtime_of
 
