@@ -412,7 +412,7 @@ class EdgeMetrics:
         relay: OutboxRelay | None = None,
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry_service = service
+        self.service = service
         self.http = HttpMetrics(self.registry, service)
         self.contexts = frozenset(contexts)
         self.request_log = request_log
@@ -423,7 +423,7 @@ class EdgeMetrics:
 
     def watch_consumers(self, js: Callable[[], Any], pairs: Iterable[tuple[str, str]]) -> None:
         """Also export the JetStream lag of these (durable consumer, stream) pairs."""
-        self.consumers = ConsumerLagCollector(self.registry_service, js, pairs)
+        self.consumers = ConsumerLagCollector(self.service, js, pairs)
         self.registry.register(self.consumers)
 
     def _api_route(self, scope: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_members.accounts.service import platform_staff
-from hearth_members.audit.service import audit
+from hearth_members.audit.service import SYSTEM_ACTOR, audit
 from hearth_members.lifecycle import end_membership, mute_member
 from hearth_members.models import Community, CommunityRole, Membership
 from hearth_members.notifications import notify
@@ -112,7 +112,7 @@ async def _withhold_owner_removal(
     }
     audit(
         uow=uow,
-        actor_id=uuid.UUID(int=0),
+        actor_id=SYSTEM_ACTOR,
         action="member.removal_withheld.owner",
         target_type="user",
         target_id=owner.user_id,

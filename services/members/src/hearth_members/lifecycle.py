@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
-from hearth_members.audit.service import audit
+from hearth_members.audit.service import SYSTEM_ACTOR, audit
 from hearth_members.events import (
     InviteRedeemed,
     MemberApplied,
@@ -606,7 +606,7 @@ async def end_membership(
     )
     audit(
         uow=uow,
-        actor_id=actor_id or uuid.UUID(int=0),
+        actor_id=actor_id or SYSTEM_ACTOR,
         action=f"member.removed.{cause}",
         target_type="user",
         target_id=membership.user_id,

@@ -11,6 +11,10 @@ from hearth_members.audit.models import AuditRecord
 from servicekit.deps import UnitOfWork
 from servicekit.pagination import PageParams, after_id
 
+# The actor of what members does on its own (a sanction applied from moderation's event, a
+# cleanup at the end of its notice period): the nil UUID, never a real person's id.
+SYSTEM_ACTOR = uuid.UUID(int=0)
+
 
 def audit(
     *,
