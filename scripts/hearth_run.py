@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -26,10 +27,10 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 # HEARTH_RUN_VAR, HEARTH_RUN_PORT_BASE and HEARTH_RUN_NATS_PORT exist so that a test (or a
@@ -70,6 +71,50 @@ class Stop(Exception):
     """A stop signal arrived (SIGINT, SIGTERM or SIGHUP)."""
 
 
+class _Signals:
+    """Turns the first stop signal into `Stop`; every later one is noted and ignored.
+
+    A second signal must never interrupt the shutdown (a group SIGTERM reaches the runner, and
+    `make` forwards another one): raised inside the cleanup it would leave every service running
+    with PID 1 as its parent. And a signal that lands while a child is being started is held
+    until the child is tracked, so there is never a process the runner does not know about.
+    """
+
+    stopping = False
+    held: str | None = None
+    critical = 0
+
+    def handle(self, signum: int, _frame: Any) -> None:
+        """The signal handler."""
+        name = signal.Signals(signum).name
+        if self.stopping:
+            # os.write, not print: print from a handler that interrupted a print raises
+            # "reentrant call", which would break the shutdown this guards.
+            with contextlib.suppress(OSError):
+                os.write(1, f"[hearth] {name} received; already stopping\n".encode())
+            return
+        if self.critical:
+            self.held = name
+            return
+        self.stopping = True
+        raise Stop(name)
+
+    @contextlib.contextmanager
+    def uninterrupted(self) -> Iterator[None]:
+        """Hold stop signals for the block; raise the held one (if any) after it."""
+        self.critical += 1
+        try:
+            yield
+        finally:
+            self.critical -= 1
+        if not self.critical and self.held and not self.stopping:
+            self.stopping = True
+            raise Stop(self.held)
+
+
+SIGNALS = _Signals()
+
+
 class StartupError(Exception):
     """Something could not start; the message says what and where to look."""
 
@@ -103,7 +148,7 @@ class Supervisor:
     def start(self, name: str, argv: list[str], env: dict[str, str], log: Path) -> Child:
         """Start one process with stdout and stderr appended to its log."""
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
+        with SIGNALS.uninterrupted(), log.open("ab") as out:
             out.write(f"\n==== {time.strftime('%Y-%m-%dT%H:%M:%S')} {' '.join(argv)}\n".encode())
             out.flush()
             # Own session: a terminal's Ctrl-C reaches only the runner, which then stops the
@@ -117,8 +162,8 @@ class Supervisor:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        child = Child(name, proc, log)
-        self.children.append(child)
+            child = Child(name, proc, log)
+            self.children.append(child)  # tracked before a held signal may be raised
         return child
 
     def stop(self, names: Iterable[str], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -468,10 +513,6 @@ def seed(gateway: str) -> dict[str, Any]:
 # --------------------------------------------------------------------------- main
 
 
-def _on_signal(signum: int, _frame: Any) -> NoReturn:
-    raise Stop(signal.Signals(signum).name)
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options (all optional; `make run` passes none)."""
     parser = argparse.ArgumentParser(prog="make run", description=__doc__.splitlines()[0])
@@ -589,7 +630,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         # Set explicitly: a shell starts background jobs with SIGINT ignored, and Python keeps that.
-        signal.signal(sig, _on_signal)
+        signal.signal(sig, SIGNALS.handle)
     sup = Supervisor()
     services: list[str] = args.services
     code = 0
@@ -641,11 +682,24 @@ def main(argv: list[str] | None = None) -> int:
         say(f"error: {exc}")
         code = 1
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, signal.SIG_IGN)  # finish the shutdown; it is bounded by the grace
-        sup.stop_all([["gateway"], [c.name for c in sup.children if c.name != "nats"], ["nats"]])
-        say("stopped every process this run started")
+        shutdown(sup)
     return code
+
+
+def shutdown(sup: Supervisor) -> None:
+    """Stop everything this run started, whatever signals arrive meanwhile (bounded by grace)."""
+    while True:
+        try:
+            # From here on a signal only says "already stopping"; the loop covers the one
+            # that could land before the flag is set (a child died, or startup failed).
+            SIGNALS.stopping = True
+            sup.stop_all(
+                [["gateway"], [c.name for c in sup.children if c.name != "nats"], ["nats"]]
+            )
+            break
+        except Stop:
+            continue
+    say("stopped every process this run started")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ every port it opened closed again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -57,18 +59,7 @@ def _listening(port: int) -> bool:
 def test_make_run_starts_seeds_serves_and_stops_cleanly(tmp_path: Path) -> None:
     base, nats_port = _free_block(6), free_port()
     state = tmp_path / "var"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not (k in ("NATS_URL", "HEARTH_DATABASE_URL_TEMPLATE") or k.endswith("_DATABASE_URL"))
-        and not k.endswith("_NATS_URL")
-    }
-    env |= {
-        "HEARTH_RUN_VAR": str(state),
-        "HEARTH_RUN_PORT_BASE": str(base),
-        "HEARTH_RUN_NATS_PORT": str(nats_port),
-        "HEARTH_LOG_LEVEL": "WARNING",
-    }
+    env = _runner_env(state, base, nats_port)
     runner = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "hearth_run.py")],
         cwd=ROOT,
@@ -132,3 +123,88 @@ def test_make_run_starts_seeds_serves_and_stops_cleanly(tmp_path: Path) -> None:
                 runner.wait(60)
             except subprocess.TimeoutExpired:
                 runner.kill()
+
+
+def _runner_env(state: Path, base: int, nats_port: int) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not (k in ("NATS_URL", "HEARTH_DATABASE_URL_TEMPLATE") or k.endswith("_DATABASE_URL"))
+        and not k.endswith("_NATS_URL")
+    }
+    return env | {
+        "HEARTH_RUN_VAR": str(state),
+        "HEARTH_RUN_PORT_BASE": str(base),
+        "HEARTH_RUN_NATS_PORT": str(nats_port),
+        "HEARTH_LOG_LEVEL": "WARNING",
+    }
+
+
+def _started_here(ports: list[int]) -> list[str]:
+    """Command lines of live processes that were started with one of these ports."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        words = [a.decode(errors="replace") for a in argv]
+        if any(str(port) == word for port in ports for word in words):
+            found.append(" ".join(words))
+    return found
+
+
+def test_make_run_stops_everything_on_repeated_group_signals(tmp_path: Path) -> None:
+    """`make run` in its own process group, SIGTERM to the group twice, then SIGINT: all stop."""
+    base, nats_port = _free_block(6), free_port()
+    ports = [base + i for i in range(6)] + [nats_port]
+    make = subprocess.Popen(
+        ["make", "--no-print-directory", "run"],
+        cwd=ROOT,
+        env=_runner_env(tmp_path / "var", base, nats_port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a supervisor or CI job runs it
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert make.stdout is not None
+        for line in make.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(240), "make run did not get ready:\n" + "".join(lines)
+        assert all(_listening(port) for port in ports), "".join(lines)
+        # Both make and the runner get each signal; the second and third land while the
+        # runner is already inside its shutdown path.
+        for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):
+            os.killpg(make.pid, sig)
+            time.sleep(0.05)
+        make.wait(90)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (
+            _started_here(ports) or any(_listening(p) for p in ports)
+        ):
+            time.sleep(0.5)
+        assert _started_here(ports) == [], "".join(lines)
+        for port in ports:
+            assert not _listening(port), f"port {port} still open:\n" + "".join(lines)
+        reader.join(5)
+        output = "".join(lines)
+        assert "stopped every process this run started" in output, output
+        assert "already stopping" in output, output  # the later signals reached the runner
+    finally:
+        if make.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(make.pid, signal.SIGKILL)
+        for command in _started_here(ports):
+            print("left running:", command)
