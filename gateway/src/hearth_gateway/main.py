@@ -305,6 +305,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
             lambda: nats.js if nats.connected else None,
             [(WEBHOOK_CONSUMER, stream_name(prefix, c)) for c in dispatcher.contexts],
         )
+    install_problem_handlers(app)  # first: its error middleware is the innermost
     # The id is settled before the request log's wrapper, so its line names every request.
     app.api = RequestIdMiddleware(app.state.metrics.wrap_proxy(app.api))
     app.add_middleware(
@@ -313,7 +314,6 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     # Outermost on the own routes: the request log and the response both see the settled id.
     app.add_middleware(RequestIdMiddleware)
     app.include_router(metrics_router)
-    install_problem_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(api_keys.router)

@@ -124,10 +124,37 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request.url.path)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # The route template, not the path: a path can carry a secret (an invite token).
-        route = getattr(request.scope.get("route"), "path", "<unmatched>")
-        log.exception("unhandled error on %s %s", request.method, route)
-        problem = Problem(500, "internal-error", "Internal error", "an unexpected error occurred")
-        return problem_response(problem, request.url.path)
+    # Not `exception_handler(Exception)`: Starlette's ServerErrorMiddleware re-raises after
+    # that handler has answered, so uvicorn logged every 500 a second time.
+    app.add_middleware(UnhandledErrors)
+
+
+class UnhandledErrors:
+    """Innermost middleware: an unhandled exception is logged once and answered as a 500 problem."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            # The route template, not the path: a path can carry a secret (an invite token).
+            route = getattr(scope.get("route"), "path", "<unmatched>")
+            log.exception("unhandled error on %s %s", scope.get("method"), route)
+            if started:  # too late for a problem body; the server closes the connection
+                return
+            problem = Problem(
+                500, "internal-error", "Internal error", "an unexpected error occurred"
+            )
+            await problem_response(problem, scope.get("path"))(scope, receive, send)
