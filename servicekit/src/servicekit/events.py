@@ -78,8 +78,9 @@ def validate_prefix(prefix: str) -> str:
     return prefix
 
 
+M = TypeVar("M", bound=BaseModel)
 # Named outside Envelope, whose `type` field would shadow the builtin in annotations there.
-PayloadModel = type[BaseModel]
+PayloadModel = type[M]
 
 
 class Envelope(BaseModel):
@@ -158,6 +159,6 @@ class Envelope(BaseModel):
         except (KeyError, orjson.JSONDecodeError, TypeError) as exc:
             raise ValueError(f"not a CloudEvents message: {exc}") from exc
 
-    def payload(self, model: PayloadModel) -> Any:
-        """The data parsed as a (consumer's own, tolerant) model."""
+    def payload(self, model: PayloadModel[M]) -> M:
+        """The data parsed as a (consumer's own, tolerant) model, typed as that model."""
         return model.model_validate(self.data)

@@ -231,3 +231,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
+"""A route parameter that admits platform staff (admin, operator) only."""

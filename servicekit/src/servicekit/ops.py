@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import and_, or_, select
 
 from servicekit.consumer import replay_dead_letter
 from servicekit.deps import RuntimeDep
-from servicekit.identity import Principal, require_roles
+from servicekit.identity import StaffDep
 from servicekit.migrations import current_revisions
-from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
+from servicekit.pagination import Page, PageDep, cursor_key, make_page
 from servicekit.problems import Problem, not_found
 from servicekit.relay import OutboxRelay
 
 probes = APIRouter(tags=["probes"])
 admin = APIRouter(prefix="/admin", tags=["operations"])
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
 @probes.get("/healthz")
@@ -95,7 +94,7 @@ class DeadLetterPublic(BaseModel):
 
 @admin.get("/dead-letters")
 async def list_dead_letters(
-    runtime: RuntimeDep, _: StaffDep, page: Annotated[PageParams, Depends(page_params)]
+    runtime: RuntimeDep, _: StaffDep, page: PageDep
 ) -> Page[DeadLetterPublic]:
     """Dead letters, newest first."""
     t = runtime.tables.dead_letters

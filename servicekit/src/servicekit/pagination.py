@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from servicekit.problems import Problem
@@ -104,3 +104,7 @@ def make_page(rows: list[T], limit: int, key: Any) -> Page[T]:
         rows = rows[:limit]
         return Page(items=rows, next_cursor=encode_cursor(key(rows[-1])))
     return Page(items=rows, next_cursor=None)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+"""A route parameter: the `limit` and `cursor` of a cursor-paginated list."""
