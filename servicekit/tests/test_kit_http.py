@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 import kitapp
+from servicekit import idempotency
+from servicekit.crypto import Keyring
+from servicekit.ids import utcnow
 from servicekit.testing.harness import Identities, RunningService, running_service, test_settings
 
 PROBLEM = "application/problem+json"
@@ -144,3 +148,79 @@ async def test_dead_letter_can_be_inspected_and_replayed(
     r = await kit.client.post(f"/admin/dead-letters/{items[0]['id']}/replay", headers=operator)
     assert r.status_code == 409
     assert (await listed())[0]["replayed_at"] is None
+
+
+async def test_a_retry_sent_as_the_first_response_arrives_is_a_replay(
+    kit: RunningService, identities: Identities
+) -> None:
+    # The response is stored before it is sent, so no retry can see the key still in flight.
+    replays = conflicts = 0
+    for n in range(50):
+        headers = {**identities.headers(uuid.uuid4()), "idempotency-key": f"retry-{n}"}
+        first = await kit.client.post("/notes", json={"text": f"n{n}"}, headers=headers)
+        retry = await kit.client.post("/notes", json={"text": f"n{n}"}, headers=headers)
+        assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+        conflicts += retry.status_code == 409
+        replays += retry.status_code == 201 and retry.headers.get("idempotent-replayed") == "true"
+        assert retry.json() == first.json()
+    print(f"immediate retries: {replays}/50 replayed, {conflicts} got 409")
+    assert (replays, conflicts) == (50, 0)
+    assert await _counts(kit) == (50, 50)
+
+
+async def test_stored_responses_are_sealed_and_a_foreign_seal_is_refused(
+    kit: RunningService, identities: Identities
+) -> None:
+    headers = {**identities.headers(uuid.uuid4()), "idempotency-key": "sealed"}
+    first = await kit.client.post("/notes", json={"text": "secret-text-42"}, headers=headers)
+    assert first.status_code == 201
+    table = kit.runtime.tables.idempotency_keys
+    async with kit.runtime.db.session() as session:
+        stored = (await session.execute(select(table.c.body))).scalar_one()
+    assert b"secret-text-42" not in stored and stored.startswith(b"v1.dev.")
+    # A process with another key (a restart in development) cannot replay: 409, no 2nd effect.
+    kit.runtime.idempotency_keyring = Keyring.generate("dev")
+    again = await kit.client.post("/notes", json={"text": "secret-text-42"}, headers=headers)
+    assert again.status_code == 409 and again.headers["content-type"] == PROBLEM
+    assert again.json()["type"].endswith("idempotency-key-unreadable")
+    assert await _counts(kit) == (1, 1)
+
+
+async def test_the_sweep_deletes_expired_keys_only(
+    kit: RunningService, identities: Identities
+) -> None:
+    table = kit.runtime.tables.idempotency_keys
+    for key in ("old", "fresh"):
+        headers = {**identities.headers(uuid.uuid4()), "idempotency-key": key}
+        assert (
+            await kit.client.post("/notes", json={"text": key}, headers=headers)
+        ).status_code == 201
+    async with kit.runtime.db.session() as session:
+        await session.execute(
+            update(table)
+            .where(table.c.key == "old")
+            .values(created_at=utcnow() - idempotency.KEY_TTL - timedelta(minutes=1))
+        )
+        await session.commit()
+        assert await idempotency.sweep_expired(session, kit.runtime.tables) == 1
+        await session.commit()
+        left = (await session.execute(select(table.c.key))).scalars().all()
+    assert left == ["fresh"]
+    assert "idempotency-sweep" in {t.get_name() for t in kit.runtime._background}
+
+
+async def test_forget_deletes_one_principals_keys(
+    kit: RunningService, identities: Identities
+) -> None:
+    gone, kept = uuid.uuid4(), uuid.uuid4()
+    for who, key in ((gone, "a"), (gone, "b"), (kept, "a")):
+        headers = {**identities.headers(who), "idempotency-key": key}
+        assert (
+            await kit.client.post("/notes", json={"text": key}, headers=headers)
+        ).status_code == 201
+    table = kit.runtime.tables.idempotency_keys
+    async with kit.runtime.db.session() as session:
+        assert await idempotency.forget(session, kit.runtime.tables, gone) == 2
+        await session.commit()
+        left = (await session.execute(select(table.c.principal))).scalars().all()
+    assert left == [kept]
