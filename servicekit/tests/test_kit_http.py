@@ -224,3 +224,42 @@ async def test_forget_deletes_one_principals_keys(
         await session.commit()
         left = (await session.execute(select(table.c.principal))).scalars().all()
     assert left == [kept]
+
+
+async def test_the_response_is_stored_before_its_first_byte_is_sent(
+    kit: RunningService, identities: Identities
+) -> None:
+    # Over a real socket the retry races the store; here the client's own `send` looks at the
+    # store the instant the response starts, so the old order (send, then store) fails every time.
+    table = kit.runtime.tables.idempotency_keys
+    headers = {**identities.headers(uuid.uuid4()), "idempotency-key": "ordered"}
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    raw.append((b"content-type", b"application/json"))
+    seen: list[object] = []
+    request = {"type": "http.request", "body": b'{"text": "x"}', "more_body": False}
+
+    async def receive() -> dict[str, object]:
+        return request
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.start":
+            async with kit.runtime.db.session() as session:
+                seen.append((await session.execute(select(table.c.status))).scalar_one())
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/notes",
+        "raw_path": b"/notes",
+        "root_path": "",
+        "query_string": b"",
+        "headers": raw,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+        "state": {},
+    }
+    await kit.app(scope, receive, send)
+    assert seen == [201]
