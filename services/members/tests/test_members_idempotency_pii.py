@@ -13,6 +13,11 @@ EMAIL = "grace.hopper.idem-probe@example.com"
 PHONE = "+8613900139000"
 
 
+def _file_and_wal(path: Path) -> bytes:
+    assert path.exists(), path
+    return b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
 async def test_replayed_profile_writes_store_no_pii_and_erasure_forgets_them(
     members: RunningService, identities: Identities
 ) -> None:
@@ -31,9 +36,7 @@ async def test_replayed_profile_writes_store_no_pii_and_erasure_forgets_them(
     assert {row.principal for row in stored} == {user, other}
     raw = b"".join(row.body for row in stored)
     if members.runtime.db.is_sqlite:  # the whole file and its WAL, not just the column
-        path = Path(str(members.runtime.db.engine.url.database))
-        assert path.exists(), path
-        raw += b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        raw += _file_and_wal(Path(str(members.runtime.db.engine.url.database)))
     for probe in (EMAIL.encode(), PHONE.encode(), b"13900139000", b"grace.hopper"):
         assert probe not in raw
     # Erasure removes the person's keys (and sealed responses), nobody else's.
