@@ -46,7 +46,7 @@ def keyring_from(settings: ServiceSettings) -> Keyring:
     # Why a kernel setting and not members' PII keyring: every service stores responses, and
     # only members has that keyring. Why a per-process key in development rather than a file:
     # keys live 24 h and a lost key fails closed (409 `idempotency-key-unreadable`, never a
-    # second effect); `make run` passes a stable keyring anyway (scripts/hearth_run.py).
+    # second effect). Sealing, not dropping bodies: a replay must return the same response.
     if settings.idempotency_keyring is not None:
         return Keyring.from_json(settings.idempotency_keyring.get_secret_value())
     if settings.environment == "production":
@@ -322,3 +322,6 @@ async def _read_body(receive: Any) -> bytes:
 
 async def _problem(scope: Any, receive: Any, send: Any, problem: Problem) -> None:
     await problem_response(problem, scope["path"])(scope, receive, send)
+
+
+sweep_loop.__name__ = sweep_loop.__qualname__ = "idempotency-sweep"  # the task's name
