@@ -206,7 +206,7 @@ async def test_the_sweep_deletes_expired_keys_only(
         await session.commit()
         left = (await session.execute(select(table.c.key))).scalars().all()
     assert left == ["fresh"]
-    assert "sweep_loop" in {t.get_name() for t in kit.runtime._background}
+    assert "idempotency-sweep" in {t.get_name() for t in kit.runtime._background}
 
 
 async def test_forget_deletes_one_principals_keys(
