@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
@@ -263,3 +264,28 @@ async def test_the_response_is_stored_before_its_first_byte_is_sent(
     }
     await kit.app(scope, receive, send)
     assert seen == [201]
+
+
+async def test_the_runtime_sweeps_expired_keys_on_its_schedule(
+    start_kit: Any, any_database_url: str, nats_url: str, subject_prefix: str
+) -> None:
+    async with start_kit(
+        any_database_url, nats_url, subject_prefix, idempotency_sweep_seconds=0.1
+    ) as runtime:
+        table = runtime.tables.idempotency_keys
+        old = utcnow() - idempotency.KEY_TTL - timedelta(minutes=1)
+        async with runtime.db.session() as session:
+            for key, created in (("expired", old), ("live", utcnow())):
+                await session.execute(
+                    table.insert().values(
+                        principal=uuid.uuid4(), key=key, fingerprint="f", created_at=created
+                    )
+                )
+            await session.commit()
+        for _ in range(50):
+            async with runtime.db.session() as session:
+                left = (await session.execute(select(table.c.key))).scalars().all()
+            if left == ["live"]:
+                break
+            await asyncio.sleep(0.1)
+        assert left == ["live"]
