@@ -8,7 +8,9 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import pytest
+import uvicorn
 from sqlalchemy import func, select, update
 
 import kitapp
@@ -154,17 +156,34 @@ async def test_dead_letter_can_be_inspected_and_replayed(
 async def test_a_retry_sent_as_the_first_response_arrives_is_a_replay(
     kit: RunningService, identities: Identities
 ) -> None:
-    # The response is stored before it is sent, so no retry can see the key still in flight.
+    # Over a real socket (uvicorn), so the client sees the response as soon as it is sent; in
+    # the old order (send, then store) the retry could find the key still in flight (a 409).
+    config = uvicorn.Config(kit.app, host="127.0.0.1", port=0, lifespan="off", log_level="error")
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
     replays = conflicts = 0
-    for n in range(50):
-        headers = {**identities.headers(uuid.uuid4()), "idempotency-key": f"retry-{n}"}
-        first = await kit.client.post("/notes", json={"text": f"n{n}"}, headers=headers)
-        retry = await kit.client.post("/notes", json={"text": f"n{n}"}, headers=headers)
-        assert first.status_code == 201 and "idempotent-replayed" not in first.headers
-        conflicts += retry.status_code == 409
-        replays += retry.status_code == 201 and retry.headers.get("idempotent-replayed") == "true"
-        assert retry.json() == first.json()
-    print(f"immediate retries: {replays}/50 replayed, {conflicts} got 409")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for n in range(50):
+                headers = {**identities.headers(uuid.uuid4()), "idempotency-key": f"retry-{n}"}
+                first = await client.post("/notes", json={"text": f"n{n}"}, headers=headers)
+                retry = await client.post("/notes", json={"text": f"n{n}"}, headers=headers)
+                assert first.status_code == 201 and "idempotent-replayed" not in first.headers
+                conflicts += retry.status_code == 409
+                replays += (
+                    retry.status_code == 201 and retry.headers.get("idempotent-replayed") == "true"
+                )
+                if retry.status_code == 201:
+                    assert retry.json() == first.json()
+    finally:
+        server.should_exit = True
+        await serving
+    print(f"immediate retries over a socket: {replays}/50 replayed, {conflicts} got 409")
     assert (replays, conflicts) == (50, 0)
     assert await _counts(kit) == (50, 50)
 
