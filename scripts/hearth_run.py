@@ -314,6 +314,7 @@ def ensure_keys() -> dict[str, Path]:
         "token_private": KEYS / "token.key",
         "token_public": KEYS / "token.pub",
         "webhook_secrets": KEYS / "webhook-secrets.json",
+        "idempotency": KEYS / "idempotency.json",
     }
     for kind in ("assertion", "token"):
         private, public = paths[f"{kind}_private"], paths[f"{kind}_public"]
@@ -327,6 +328,12 @@ def ensure_keys() -> dict[str, Path]:
     if not paths["webhook_secrets"].exists():
         add_key(paths["webhook_secrets"])
         say(f"generated development webhook-secret keyring in {KEYS}")
+    if not paths["idempotency"].exists():
+        # Stable across restarts, so a retry after `make run` again still replays.
+        from servicekit.crypto import Keyring
+
+        _write_private(paths["idempotency"], json.dumps(Keyring.generate("dev1").to_document()))
+        say(f"generated development idempotency keyring in {KEYS}")
     return paths
 
 
@@ -553,6 +560,7 @@ def child_env(nats_url: str, keys: dict[str, Path], urls: dict[str, str]) -> dic
     env.setdefault("HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE", str(keys["assertion_private"]))
     env.setdefault("HEARTH_GATEWAY_TOKEN_PRIVATE_KEY_FILE", str(keys["token_private"]))
     env.setdefault("HEARTH_GATEWAY_WEBHOOK_SECRET_KEYS_FILE", str(keys["webhook_secrets"]))
+    env.setdefault("HEARTH_IDEMPOTENCY_KEYRING", keys["idempotency"].read_text())
     env.setdefault("HEARTH_GATEWAY_DATABASE_URL", f"sqlite:///{VAR / 'gateway.db'}")
     for svc, url in urls.items():
         env[f"HEARTH_{svc.upper()}_DATABASE_URL"] = url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -12,7 +13,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import SettingsConfigDict
 
+from servicekit.crypto import Keyring
 from servicekit.events import Envelope, Event, event_type, nats_subject, stream_name
+from servicekit.idempotency import keyring_from
 from servicekit.identity import (
     ASSERTION_AUDIENCE,
     ASSERTION_ISSUER,
@@ -58,6 +61,19 @@ def test_production_refuses_unsafe_defaults() -> None:
         environment="production", database_url="postgresql://db/demo", identity_public_key="k"
     )
     assert ok.environment == "production"
+
+
+def test_the_idempotency_keyring_is_required_in_production_only() -> None:
+    prod = {"database_url": "postgresql://db/demo", "identity_public_key": "k"}
+    with pytest.raises(ValueError, match="idempotency_keyring"):
+        keyring_from(DemoSettings(environment="production", **prod))
+    ring = Keyring.generate("p1")
+    configured = DemoSettings(
+        environment="production", idempotency_keyring=json.dumps(ring.to_document()), **prod
+    )
+    assert keyring_from(configured) == ring
+    # Development without one: a fresh key per process, so two processes cannot read each other.
+    assert keyring_from(DemoSettings()) != keyring_from(DemoSettings())
 
 
 def _principal() -> Principal:

@@ -84,6 +84,11 @@ class ServiceRuntime:
         self.revisions: Revisions | None = (
             revisions(definition.migrations_dir) if definition.migrations_dir.exists() else None
         )
+        # Imported here: servicekit.idempotency builds on this module (periodic, lease).
+        from servicekit import idempotency
+
+        self.idempotency_keyring = idempotency.keyring_from(settings)
+        self._kernel_background = [idempotency.sweep_loop]
         self._tasks: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
         self.consumers: list[ConsumerRuntime] = []
@@ -111,7 +116,7 @@ class ServiceRuntime:
                     stream_replicas=self.settings.stream_replicas,
                 )
             )
-        for loop in self.definition.background:
+        for loop in [*self._kernel_background, *self.definition.background]:
             name = getattr(loop, "__name__", "background")
             self._background.append(asyncio.create_task(self._guarded(loop), name=name))
 

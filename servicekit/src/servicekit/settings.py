@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import model_validator
+from pydantic import SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -47,6 +47,12 @@ class ServiceSettings(BaseSettings):
     # One INFO line per request (method, route template, status, duration, request and trace
     # ids; never the raw path or query string), in place of uvicorn's access log.
     request_log: bool = True
+    # Encrypts the responses the idempotency store keeps (they can hold PII): a servicekit.crypto
+    # keyring document `{"active_kid": "k1", "keys": {"k1": "<base64 32 bytes>"}}`, so keys
+    # rotate. Required in production (the runtime refuses to start without it); development
+    # without it uses a key made per process (see servicekit.idempotency.keyring_from).
+    idempotency_keyring: SecretStr | None = None
+    idempotency_sweep_seconds: float = 300.0
 
     @classmethod
     def settings_customise_sources(

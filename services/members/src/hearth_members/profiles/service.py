@@ -27,6 +27,7 @@ from hearth_members.notifications.service import drop_open_deliveries
 from hearth_members.profiles.crypto import Keyring, keyring_from
 from hearth_members.profiles.models import Profile, ProfilePublic, ProfileUpdate
 from hearth_members.tiers.models import MemberActivity, MemberTier
+from servicekit import idempotency
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.problems import Problem, not_found
@@ -223,6 +224,8 @@ async def export_data(*, uow: UnitOfWork, user_id: uuid.UUID) -> dict[str, Any]:
 
 async def pseudonymise(*, uow: UnitOfWork, user_id: uuid.UUID, actor_id: uuid.UUID) -> None:
     """Delete on request: wipe the profile and personal texts; ids stay for ledgers and audit."""
+    # Stored responses (sealed, but a replay would still hand them out): gone with the person.
+    await idempotency.forget(uow.session, runtime_of(uow.session).tables, user_id)
     profile = await uow.session.get(Profile, user_id) or Profile(user_id=user_id)
     if profile.pseudonymised_at is not None:
         return
