@@ -13,6 +13,7 @@ from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.store import ApiKeyRecord, ApiKeyStore
 from servicekit.pagination import Page, PageParams, after_id, make_page, page_params
 from servicekit.problems import Problem
+from servicekit.types import CleanInput
 
 router = APIRouter(prefix="/auth/api-keys", tags=["api keys"])
 
@@ -27,7 +28,7 @@ StoreDep = Annotated[ApiKeyStore, Depends(_store)]
 PageDep = Annotated[PageParams, Depends(page_params)]
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(CleanInput):
     """A new key: a name for humans and the scopes it grants."""
 
     name: str = Field(min_length=1, max_length=200)
