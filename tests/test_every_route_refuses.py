@@ -110,3 +110,83 @@ async def test_every_route_refuses_callers_without_a_valid_assertion(context: st
         except AttributeError:  # app.state.runtime: reached a dependency, past identity
             passed = True
         assert passed, (method, path)
+
+
+# --- Input no database can hold --------------------------------------------------------------
+# The same walk, on running services (real database: PostgreSQL in CI, SQLite with
+# HEARTH_TEST_DB=sqlite): every JSON body gets a NUL in each string field, then an integer
+# beyond 64 bits in each integer field. The answer is a 4xx problem, never a 500; a route whose
+# dependencies refuse first (a 404 for the random ids, a 403) still proves no 500, and each
+# service must show the refusal itself (a 422 naming the reason) on the routes it reaches.
+
+NUL = "x\u0000y"
+
+
+def _resolve(schema: dict[str, Any], doc: dict[str, Any]) -> dict[str, Any]:
+    """The schema behind a $ref (one level of allOf/anyOf collapsed to its first object)."""
+    while "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    return schema
+
+
+def _types(schema: dict[str, Any], doc: dict[str, Any]) -> set[str]:
+    """The JSON types a property schema allows (anyOf/oneOf flattened)."""
+    schema = _resolve(schema, doc)
+    options = schema.get("anyOf") or schema.get("oneOf") or [schema]
+    found: set[str] = set()
+    for option in options:
+        option = _resolve(option, doc)
+        kind = option.get("type")
+        found.update(kind if isinstance(kind, list) else [kind] if kind else ["object"])
+    return found
+
+
+def _filler(types: set[str]) -> Any:
+    """A plain value of one of the types (so only the planted value is unusual)."""
+    for kind, value in (("string", "x"), ("integer", 1), ("number", 1), ("boolean", False)):
+        if kind in types:
+            return value
+    return [] if "array" in types else None if "null" in types else {}
+
+
+def _bodies(doc: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(what, method, path, body): one body per planted value kind the schema has room for."""
+    out: list[tuple[str, str, str, dict[str, Any]]] = []
+    for path, operations in doc["paths"].items():
+        if path in OPEN_PATHS:
+            continue
+        concrete = PARAM.sub(lambda _: str(uuid.uuid4()), path)
+        for method, op in operations.items():
+            content = op.get("requestBody", {}).get("content", {})
+            if "application/json" not in content:
+                continue
+            schema = _resolve(content["application/json"]["schema"], doc)
+            props = {k: _types(v, doc) for k, v in schema.get("properties", {}).items()}
+            for what, kind, planted in (("nul", "string", NUL), ("int", "integer", 10**30)):
+                if any(kind in t for t in props.values()):
+                    body = {k: planted if kind in t else _filler(t) for k, t in props.items()}
+                    out.append((what, method.upper(), concrete, body))
+    return out
+
+
+@pytest.mark.parametrize("context", CONTEXTS)
+async def test_every_json_body_refuses_what_no_database_can_hold(
+    context: str, launch: Any, identities: Any
+) -> None:
+    definition = importlib.import_module(f"hearth_{context}.app").definition
+    svc = await launch(definition)
+    bodies = _bodies(svc.app.openapi())
+    headers = identities.headers(uuid.uuid4(), "admin", "operator")
+    seen: dict[str, int] = {"nul": 0, "int": 0}
+    for what, method, path, body in bodies:
+        r = await svc.client.request(method, path, json=body, headers=headers)
+        assert 400 <= r.status_code < 500, (what, method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json", (what, path, r.text)
+        reason = {"nul": "control character U+0000", "int": "out of the 64-bit range"}[what]
+        if r.status_code == 422 and reason in r.text:
+            seen[what] += 1
+    # Each kind planted at least once must have been refused for its own reason somewhere.
+    for what in {what for what, *_ in bodies}:
+        assert seen[what] >= 1, (context, what, seen, len(bodies))
+    if context in ("members", "content", "events"):  # the contexts that take JSON bodies
+        assert seen["nul"] >= 1, (context, seen)

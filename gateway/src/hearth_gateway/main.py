@@ -39,6 +39,7 @@ from hearth_gateway.webhooks import WebhookDispatcher, WebhookPolicy, WebhookSto
 from servicekit.db import Database
 from servicekit.events import stream_name, validate_prefix
 from servicekit.identity import AssertionSigner
+from servicekit.input_guard import ControlCharacterGuard
 from servicekit.logging import configure_logging
 from servicekit.messaging import NatsConnection
 from servicekit.metrics import EdgeMetrics, HttpMetricsMiddleware, metrics_router
@@ -308,6 +309,8 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     install_problem_handlers(app)  # first: its error middleware is the innermost
     # The id is settled before the request log's wrapper, so its line names every request.
     app.api = RequestIdMiddleware(app.state.metrics.wrap_proxy(app.api))
+    # Own routes only: proxied calls meet the same guard in the service that owns them.
+    app.add_middleware(ControlCharacterGuard)
     app.add_middleware(
         HttpMetricsMiddleware, metrics=app.state.metrics.http, request_log=settings.request_log
     )

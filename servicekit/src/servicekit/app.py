@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from servicekit.idempotency import IdempotencyMiddleware
 from servicekit.identity import AssertionVerifier, IdentityMiddleware
+from servicekit.input_guard import ControlCharacterGuard
 from servicekit.logging import configure_logging
 from servicekit.metrics import HttpMetricsMiddleware, ServiceMetrics, metrics_router
 from servicekit.ops import admin, probes
@@ -63,7 +64,8 @@ def create_service_app(
     public_key = settings.identity_public_key_pem()
     verifier = AssertionVerifier(public_key) if public_key else None
     exempt = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-    # Order matters: the last added runs first. Metrics → identity → idempotency → routes.
+    # Order matters: the last added runs first. Metrics → identity → idempotency → guard → routes.
+    app.add_middleware(ControlCharacterGuard)
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(IdentityMiddleware, verifier=verifier, exempt_paths=exempt)
     # Outermost, so refused (401) and failed requests are counted (and logged) too.

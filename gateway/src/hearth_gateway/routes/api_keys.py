@@ -13,6 +13,7 @@ from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.store import ApiKeyRecord, ApiKeyStore
 from servicekit.pagination import Page, PageDep, after_id, make_page
 from servicekit.problems import Problem
+from servicekit.types import CleanInput
 
 router = APIRouter(prefix="/auth/api-keys", tags=["api keys"])
 
@@ -26,7 +27,7 @@ async def _store(request: Request) -> ApiKeyStore:
 StoreDep = Annotated[ApiKeyStore, Depends(_store)]
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(CleanInput):
     """A new key: a name for humans and the scopes it grants."""
 
     name: str = Field(min_length=1, max_length=200)

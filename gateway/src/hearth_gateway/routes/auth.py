@@ -14,18 +14,19 @@ from hearth_gateway.ratelimit import Limiter, Lockout, Rate, retry_after_header
 from hearth_gateway.store import RefreshRefused, RefreshStore
 from hearth_gateway.tokens import TokenIssuer
 from servicekit.problems import Problem
+from servicekit.types import CleanInput
 
 router = APIRouter(tags=["auth"])
 
 
-class TokenRequest(BaseModel):
+class TokenRequest(CleanInput):
     """Login and password of a Hearth account (or, in development, a dev account)."""
 
     username: str = Field(min_length=1, max_length=128)
     password: str = Field(min_length=1, max_length=256)
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(CleanInput):
     """A refresh token from a previous token response."""
 
     refresh_token: str = Field(min_length=1, max_length=256)

@@ -20,7 +20,7 @@ from servicekit.pagination import (
     make_page,
 )
 from servicekit.problems import Problem
-from servicekit.types import UtcDatetime
+from servicekit.types import CleanInput, UtcDatetime
 
 router = APIRouter(prefix="/admin/webhooks", tags=["webhooks"])
 
@@ -53,7 +53,7 @@ async def _allowed_target(request: Request, url: str) -> None:
         raise Problem(422, "webhook-target-refused", "Webhook target refused", str(exc)) from exc
 
 
-class SubscriptionCreate(BaseModel):
+class SubscriptionCreate(CleanInput):
     """A receiver URL, the event types it wants (patterns, e.g. members.member.*), a secret."""
 
     url: str = Field(max_length=2000)
@@ -65,7 +65,7 @@ class SubscriptionCreate(BaseModel):
     _url = field_validator("url")(classmethod(lambda cls, v: _check_url(v)))
 
 
-class SubscriptionUpdate(BaseModel):
+class SubscriptionUpdate(CleanInput):
     """Change the URL or filters, or disable / re-enable."""
 
     url: str | None = Field(default=None, max_length=2000)
@@ -96,7 +96,7 @@ class SubscriptionCreated(SubscriptionPublic):
     secret: str
 
 
-class SecretRoll(BaseModel):
+class SecretRoll(CleanInput):
     """Roll the signing secret (generated unless given); the old one keeps signing alongside
     for `previous_valid_seconds` (0 = stop at once), so receivers can switch without failures."""
 
@@ -134,7 +134,7 @@ class DeliveryPublic(BaseModel):
     delivered_at: datetime | None
 
 
-class Replay(BaseModel):
+class Replay(CleanInput):
     """A time range [since, until) of event times to deliver again."""
 
     since: UtcDatetime

@@ -20,10 +20,10 @@ from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime, UtcDatetime
+from servicekit.types import CleanInput, UtcDateTime, UtcDatetime
 
 
-class ContentModel(SQLModel, registry=registry()):
+class ContentModel(SQLModel, CleanInput, registry=registry()):
     """Base of content's tables: its own metadata, because content owns its own database."""
 
 

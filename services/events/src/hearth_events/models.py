@@ -13,10 +13,10 @@ from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime, UtcDatetime, as_utc
+from servicekit.types import CleanInput, UtcDateTime, UtcDatetime, as_utc
 
 
-class EventsModel(SQLModel, registry=registry()):
+class EventsModel(SQLModel, CleanInput, registry=registry()):
     """Base of events' tables: its own metadata, because events owns its own database."""
 
 

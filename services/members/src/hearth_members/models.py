@@ -7,18 +7,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, field_validator
 from pydantic import Field as PydanticField
+from pydantic import field_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime
+from servicekit.types import CleanInput, UtcDateTime
 
 
-class MembersModel(SQLModel, registry=registry()):
+class MembersModel(SQLModel, CleanInput, registry=registry()):
     """Base of members' tables: its own metadata, because members owns its own database."""
 
 
@@ -61,7 +61,7 @@ class CommunityRole(StrEnum):
     member = "member"
 
 
-class EntryQuestion(BaseModel):
+class EntryQuestion(CleanInput):
     """A question an applicant answers (入群问题)."""
 
     id: str = PydanticField(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_-]+$")

@@ -11,10 +11,10 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime, UtcDatetime
+from servicekit.types import CleanInput, UtcDateTime, UtcDatetime
 
 
-class MetricsModel(SQLModel, registry=registry()):
+class MetricsModel(SQLModel, CleanInput, registry=registry()):
     """Base of metrics' tables: its own metadata, because metrics owns its own database."""
 
 

@@ -12,10 +12,10 @@ from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
 from servicekit.tables import KitTables
-from servicekit.types import UtcDateTime
+from servicekit.types import CleanInput, UtcDateTime
 
 
-class ModerationModel(SQLModel, registry=registry()):
+class ModerationModel(SQLModel, CleanInput, registry=registry()):
     """Base of moderation's tables: its own metadata, because moderation owns its own database."""
 
 

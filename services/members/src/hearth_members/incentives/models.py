@@ -12,7 +12,7 @@ from sqlmodel import Field
 
 from hearth_members.models import MembersModel
 from servicekit.ids import utcnow, uuid7
-from servicekit.types import UtcDateTime
+from servicekit.types import INT32_MAX, UtcDateTime
 
 # Source event kinds (CloudEvents type without `hearth.` and version, so a `.v2` keeps its rule)
 # and the points they give when a community has not set its own.
@@ -276,7 +276,7 @@ class PerkBase(MembersModel):
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=2000)
     cost: int = Field(ge=1, le=10_000_000)
-    stock: int | None = Field(default=None, ge=0)  # None: unlimited
+    stock: int | None = Field(default=None, ge=0, le=INT32_MAX)  # None: unlimited
 
 
 class PerkCreate(PerkBase):
@@ -289,7 +289,7 @@ class PerkUpdate(MembersModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=2000)
     cost: int | None = Field(default=None, ge=1, le=10_000_000)
-    stock: int | None = Field(default=None, ge=0)
+    stock: int | None = Field(default=None, ge=0, le=INT32_MAX)
     unlimited: bool = False  # true: remove the stock limit
     active: bool | None = None
 
