@@ -158,5 +158,5 @@ async def test_an_existing_durable_takes_the_new_ack_wait(
         note = await _write(runtime, "after the upgrade")
         await eventually(lambda: _seen_ids(runtime))
         info = await js.consumer_info(stream, "kittest__notes")
-        assert info.config.ack_wait == DEFAULT_ACK_WAIT == 5.0
+        assert info.config.ack_wait == DEFAULT_ACK_WAIT != 30
         assert await _seen_ids(runtime) == [note]
