@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class NoteWritten(Event):
     note_id: uuid.UUID
     text: str
     poison: bool = False
+    pause_seconds: float = 0.0  # a slow handler, for ack_wait tests
 
 
 class KitSettings(ServiceSettings):
@@ -68,6 +70,8 @@ async def on_note_written(session: AsyncSession, envelope: Envelope) -> None:
     """Record the effect; a poison note always fails."""
     if envelope.data.get("poison"):
         raise ValueError("poison note")
+    if envelope.data.get("pause_seconds"):
+        await asyncio.sleep(envelope.data["pause_seconds"])
     session.add(NoteSeen(note_id=uuid.UUID(envelope.data["note_id"])))
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError, ServerError
 from opentelemetry import propagate, trace
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -70,6 +70,7 @@ class EventConsumer:
         backoff: list[float],
         stream_max_age_days: float,
         stream_replicas: int,
+        drain_seconds: float = 30.0,
     ) -> ConsumerRuntime:
         """Start one pull loop per producing stream; the declaration itself stays stateless."""
         runtime = ConsumerRuntime(
@@ -83,6 +84,7 @@ class EventConsumer:
             backoff,
             stream_max_age_days,
             stream_replicas,
+            drain_seconds,
         )
         runtime.start()
         return runtime
@@ -138,6 +140,7 @@ class ConsumerRuntime:
         backoff: list[float],
         stream_max_age_days: float,
         stream_replicas: int,
+        drain_seconds: float = 30.0,
     ) -> None:
         self.consumer = consumer
         self.db = db
@@ -146,6 +149,7 @@ class ConsumerRuntime:
         self.prefix = prefix
         self.max_deliver = max_deliver
         self.ack_wait = ack_wait
+        self.drain_seconds = drain_seconds
         self.backoff = backoff or [1.0]
         self.stream_max_age_days = stream_max_age_days
         self.stream_replicas = stream_replicas
@@ -171,13 +175,14 @@ class ConsumerRuntime:
         """Finish the message in hand and stop every loop."""
         self.stopping = True
         # Idle loops (waiting in fetch) stop at once; a loop in the middle of a message gets
-        # up to ack_wait to commit and ack it (after that JetStream redelivers it anyway).
+        # up to drain_seconds to commit and ack it. The heartbeat keeps the message ours that
+        # long (ack_wait alone is short); the inbox absorbs a redelivery if we are cut off.
         busy = [t for t in self.tasks if t in self._busy]
         for task in self.tasks:
             if task not in self._busy:
                 task.cancel()
         if busy:
-            _, late = await asyncio.wait(busy, timeout=self.ack_wait)
+            _, late = await asyncio.wait(busy, timeout=self.drain_seconds)
             for task in late:
                 task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -225,8 +230,10 @@ class ConsumerRuntime:
             filter_subject=self._filter(context),
         )
         try:
+            # Create or update: editable fields (ack_wait, max_ack_pending) of an existing
+            # durable take the new values, so a deployment picks up a changed ack_wait.
             await js.add_consumer(stream, config)
-        except BadRequestError as exc:  # exists with an older configuration
+        except (BadRequestError, ServerError) as exc:  # a field that cannot change (10012)
             log.warning(
                 "consumer %s on %s kept its configuration: %s", self.consumer.name, stream, exc
             )
@@ -300,6 +307,10 @@ class ConsumerRuntime:
             task = asyncio.current_task()
             assert task is not None
             self._busy.add(task)
+            # The whole batch is ours from the fetch: messages waiting behind a slow handler
+            # would otherwise pass their short ack_wait and be redelivered to another process.
+            unsettled = list(messages)
+            heartbeat = asyncio.create_task(self._heartbeat(unsettled))
             try:
                 for i, message in enumerate(messages):
                     if self.stopping:
@@ -309,13 +320,26 @@ class ConsumerRuntime:
                         return
                     try:
                         await self._process(message)
+                        unsettled.remove(message)
                     except Exception:
                         # Whatever failed (dead-letter write, ack), this message and the rest
                         # of the batch come back after a pause instead of after ack_wait.
                         await self._hand_back(messages[i:])
                         raise
             finally:
+                heartbeat.cancel()
                 self._busy.discard(task)
+
+    async def _heartbeat(self, unsettled: list[Msg]) -> None:
+        # +WPI resets the server's ack_wait timer; twice per ack_wait leaves room for one lost.
+        interval = max(self.ack_wait / 2, 0.05)
+        while unsettled:
+            await asyncio.sleep(interval)
+            for message in list(unsettled):
+                try:
+                    await message.in_progress()
+                except Exception:  # NATS away: nothing to extend; the inbox absorbs a redelivery
+                    pass
 
     async def _hand_back(self, messages: list[Msg]) -> None:
         for message in messages:

@@ -70,7 +70,7 @@ class NatsConnection:
             except Exception as exc:
                 log.warning("NATS not reachable at %s (%s); retrying", self.url, exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)  # bounded: a broker coming back is found quickly
 
     async def _reconnected(self) -> None:
         log.info("reconnected to NATS")

@@ -21,6 +21,12 @@ from servicekit.tables import KitTables
 
 log = logging.getLogger(__name__)
 
+# A PubAck takes milliseconds; a publish lost with a crashed broker must not hold the
+# relay for long once the broker is back (the retry republishes under the same Nats-Msg-Id).
+PUBLISH_TIMEOUT_SECONDS = 2.0
+# Cap of the retry back-off after a failed batch; a reconnect cuts the wait short anyway.
+MAX_BACKOFF_SECONDS = 1.0
+
 
 class OutboxRelay:
     """One loop per service: wake on commit (or poll), publish in order, await every PubAck.
@@ -55,6 +61,7 @@ class OutboxRelay:
         self.retention = timedelta(hours=retention_hours)
         self.lease = Lease(db, f"outbox-relay:{context}")
         self._wake = asyncio.Event()
+        self._reconnected = asyncio.Event()
         self._stream_ready = False
         self._stopping = False
         self._running = False
@@ -68,6 +75,7 @@ class OutboxRelay:
 
     async def _on_reconnect(self) -> None:
         self._stream_ready = False  # the server may be new (emptied); check the stream again
+        self._reconnected.set()
         self._wake.set()
 
     def wake(self) -> None:
@@ -94,6 +102,7 @@ class OutboxRelay:
         last_cleanup = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping:
+            self._reconnected.clear()  # before the attempt, so a reconnect during it counts
             try:
                 published = await self.publish_pending()
                 backoff = 0.1
@@ -106,8 +115,11 @@ class OutboxRelay:
                 raise
             except Exception as exc:
                 log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                try:  # the broker coming back ends the wait: publish the backlog at once
+                    await asyncio.wait_for(self._reconnected.wait(), backoff)
+                except TimeoutError:
+                    pass
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
@@ -148,7 +160,10 @@ class OutboxRelay:
             try:
                 envelope = _envelope(row)
                 await js.publish(
-                    row.nats_subject, envelope.body(), headers=envelope.headers(), timeout=5
+                    row.nats_subject,
+                    envelope.body(),
+                    headers=envelope.headers(),
+                    timeout=PUBLISH_TIMEOUT_SECONDS,
                 )
             except NoRespondersError as exc:  # stream missing (e.g. a wiped server)
                 self._stream_ready = False

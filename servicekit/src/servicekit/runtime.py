@@ -111,6 +111,7 @@ class ServiceRuntime:
                     subject_prefix=self.settings.subject_prefix,
                     max_deliver=self.settings.consumer_max_deliver,
                     ack_wait=self.settings.consumer_ack_wait_seconds,
+                    drain_seconds=self.settings.consumer_drain_seconds,
                     backoff=self.settings.consumer_backoff_seconds,
                     stream_max_age_days=self.settings.stream_max_age_days,
                     stream_replicas=self.settings.stream_replicas,

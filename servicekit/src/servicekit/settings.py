@@ -39,7 +39,12 @@ class ServiceSettings(BaseSettings):
     relay_poll_seconds: float = 0.5
     outbox_retention_hours: float = 24.0
     consumer_max_deliver: int = 5
-    consumer_ack_wait_seconds: float = 30.0
+    # Short on purpose: after a broker crash, messages that were in flight come back after
+    # ack_wait. Long handlers are not redelivered: the consumer heartbeats (+WPI) every
+    # ack_wait/2 while they run. See docs/operations.md.
+    consumer_ack_wait_seconds: float = 3.0
+    # How long stop() lets a busy consumer finish the message in hand.
+    consumer_drain_seconds: float = 30.0
     consumer_backoff_seconds: list[float] = [0.5, 2.0, 10.0, 30.0, 60.0]
     stream_max_age_days: float = 30.0
     stream_replicas: int = 1
