@@ -231,3 +231,7 @@ def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+# Platform staff (admin or operator); the gateway has its own over its Identity type.
+StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]

@@ -12,7 +12,7 @@ from sqlalchemy import and_, or_, select
 
 from servicekit.consumer import replay_dead_letter
 from servicekit.deps import RuntimeDep
-from servicekit.identity import Principal, require_roles
+from servicekit.identity import StaffDep
 from servicekit.migrations import current_revisions
 from servicekit.pagination import Page, PageParams, cursor_key, make_page, page_params
 from servicekit.problems import Problem, not_found
@@ -20,7 +20,6 @@ from servicekit.relay import OutboxRelay
 
 probes = APIRouter(tags=["probes"])
 admin = APIRouter(prefix="/admin", tags=["operations"])
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
 @probes.get("/healthz")

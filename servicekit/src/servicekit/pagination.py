@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 from servicekit.problems import Problem
@@ -96,6 +96,10 @@ async def page_params(
 ) -> PageParams:
     """Dependency: the limit and the decoded cursor."""
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
+
+
+# The one alias every list route takes; define no local copies.
+PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 def make_page(rows: list[T], limit: int, key: Any) -> Page[T]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.store import ApiKeyRecord, ApiKeyStore
-from servicekit.pagination import Page, PageParams, after_id, make_page, page_params
+from servicekit.pagination import Page, PageDep, after_id, make_page
 from servicekit.problems import Problem
 
 router = APIRouter(prefix="/auth/api-keys", tags=["api keys"])
@@ -24,7 +24,6 @@ async def _store(request: Request) -> ApiKeyStore:
 
 
 StoreDep = Annotated[ApiKeyStore, Depends(_store)]
-PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 class ApiKeyCreate(BaseModel):

@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
 from hearth_content import service
 from hearth_content.models import PostCreate, PostPublic, PostStatus
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["posts"])
-PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("/communities/{community_id}/posts", status_code=status.HTTP_201_CREATED)

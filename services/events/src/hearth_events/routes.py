@@ -5,16 +5,15 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from hearth_events import service
 from hearth_events.models import ActivityCreate, ActivityPublic, RegistrationPublic
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["activities"])
-PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("/activities", status_code=status.HTTP_201_CREATED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from hearth_members import lifecycle, service
 from hearth_members.audit.models import AuditPublic
@@ -34,12 +34,10 @@ from hearth_members.models import (
 )
 from hearth_members.permissions import Action
 from servicekit.deps import RuntimeDep, UnitOfWorkDep
-from servicekit.identity import CurrentPrincipal, Principal, require_roles
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.identity import CurrentPrincipal, StaffDep
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["communities"])
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
-PageDep = Annotated[PageParams, Depends(page_params)]
 C = "/communities/{community_id}"
 
 

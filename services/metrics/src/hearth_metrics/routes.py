@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from hearth_metrics import service
 from hearth_metrics.models import CommunityCountsPublic, MetricDescription
 from servicekit.deps import SessionDep
-from servicekit.identity import CurrentPrincipal, Principal, require_roles
+from servicekit.identity import CurrentPrincipal, StaffDep
 from servicekit.pagination import Page
 
 router = APIRouter(tags=["metrics"])
 # Community owners/admins get their own community's numbers once community roles flow here.
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
 @router.get("/communities/{community_id}/counts")

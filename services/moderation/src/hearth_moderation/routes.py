@@ -5,18 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from hearth_moderation import service
 from hearth_moderation.models import ScreeningDecision, ScreeningPublic
 from servicekit.deps import UnitOfWorkDep
-from servicekit.identity import Principal, require_roles
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.identity import StaffDep
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["screenings"])
 # Screenings show matched terms and authors across communities: platform staff only for now.
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
-PageDep = Annotated[PageParams, Depends(page_params)]
 
 
 @router.get("/screenings")

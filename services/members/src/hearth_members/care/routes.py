@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 
 from hearth_members.care import service
 from hearth_members.care.models import (
@@ -17,10 +16,9 @@ from hearth_members.care.models import (
 )
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["care"])
-PageDep = Annotated[PageParams, Depends(page_params)]
 BASE = "/communities/{community_id}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 
 from hearth_members.incentives import service
 from hearth_members.incentives.models import (
@@ -29,10 +29,9 @@ from hearth_members.incentives.models import (
 )
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["incentives"])
-PageDep = Annotated[PageParams, Depends(page_params)]
 BASE = "/communities/{community_id}"
 
 

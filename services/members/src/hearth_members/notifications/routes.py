@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 
 from hearth_members.notifications import service
 from hearth_members.notifications.models import (
@@ -16,12 +16,10 @@ from hearth_members.notifications.models import (
     UnreadCount,
 )
 from servicekit.deps import UnitOfWorkDep
-from servicekit.identity import CurrentPrincipal, Principal, require_roles
-from servicekit.pagination import Page, PageParams, make_page, page_params
+from servicekit.identity import CurrentPrincipal, StaffDep
+from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["notifications"])
-PageDep = Annotated[PageParams, Depends(page_params)]
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
 @router.get("/me/notifications")

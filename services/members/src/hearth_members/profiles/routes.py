@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, status
 from hearth_members.profiles import service
 from hearth_members.profiles.models import ProfileLookup, ProfilePublic, ProfileUpdate
 from servicekit.deps import UnitOfWorkDep
-from servicekit.identity import CurrentPrincipal, Principal, require_roles
+from servicekit.identity import CurrentPrincipal, Principal, StaffDep, require_roles
 from servicekit.problems import Problem
 
 router = APIRouter(tags=["profiles"])
@@ -46,9 +46,6 @@ async def delete_my_data(uow: UnitOfWorkDep, actor: CurrentPrincipal) -> None:
 async def rotate_keys(uow: UnitOfWorkDep, actor: AdminDep) -> dict[str, int]:
     """Re-encrypt profiles under the active key (platform admins); call until 0."""
     return {"rewritten": await service.rotate_keys(uow=uow)}
-
-
-StaffDep = Annotated[Principal, Depends(require_roles("admin", "operator"))]
 
 
 # POST with a JSON body, not GET with a query: URLs end up in access logs, proxies and
