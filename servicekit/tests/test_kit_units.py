@@ -298,7 +298,7 @@ async def test_periodic_survives_a_failing_pass_and_keeps_its_name() -> None:
             raise RuntimeError("database away")
         return "did work" if len(calls) % 2 else None
 
-    loop = periodic("flaky_scheduler", flaky, interval_setting="tick", default_seconds=60)
+    loop = periodic("flaky_scheduler", flaky, interval=lambda rt: rt.settings.tick)
     assert loop.__name__ == "flaky_scheduler"
     runtime = types.SimpleNamespace(settings=types.SimpleNamespace(tick=0.01))
     task = asyncio.create_task(loop(runtime))  # type: ignore[arg-type]
@@ -326,7 +326,7 @@ async def test_periodic_with_wake_runs_a_pass_as_soon_as_woken_not_only_on_the_i
 
     woken = asyncio.Event()
     loop = periodic(
-        "woken_scheduler", run, interval_setting="tick", default_seconds=3600, wake=lambda _: woken
+        "woken_scheduler", run, interval=lambda rt: rt.settings.tick, wake=lambda _: woken
     )
     runtime = types.SimpleNamespace(settings=types.SimpleNamespace(tick=3600))
     task = asyncio.create_task(loop(runtime))  # type: ignore[arg-type]

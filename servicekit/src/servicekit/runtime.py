@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData
@@ -149,3 +149,17 @@ def runtime_of(session: AsyncSession) -> ServiceRuntime:
     if runtime is None:
         raise RuntimeError("this session was not opened by a service runtime's database")
     return runtime
+
+
+# --- Typed settings -------------------------------------------------------------------------
+# A service reads its own settings through its class, so a misspelt name is a mypy error and a
+# wrong runtime a TypeError, never a silent fallback to a default.
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def settings_of(runtime: ServiceRuntime, cls: type[SettingsT]) -> SettingsT:
+    """The runtime's settings as the service's own settings class (TypeError if they are not)."""
+    settings = runtime.settings
+    if not isinstance(settings, cls):
+        raise TypeError(f"runtime settings are {type(settings).__name__}, not {cls.__name__}")
+    return settings

@@ -44,7 +44,7 @@ from hearth_members.settings import MembersSettings
 from servicekit.db import affected_rows
 from servicekit.ids import utcnow
 from servicekit.periodic import periodic
-from servicekit.runtime import ServiceRuntime
+from servicekit.runtime import ServiceRuntime, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -401,7 +401,6 @@ async def _sender_pass(runtime: ServiceRuntime) -> str | None:
 notification_sender = periodic(
     "notification_sender",
     _sender_pass,
-    interval_setting="notify_delivery_tick_seconds",
-    default_seconds=5.0,
+    interval=lambda rt: settings_of(rt, MembersSettings).notify_delivery_tick_seconds,
     wake=wake_event,
 )
