@@ -341,3 +341,41 @@ async def test_periodic_with_wake_runs_a_pass_as_soon_as_woken_not_only_on_the_i
         assert count == 3 and not task.done()
     finally:
         task.cancel()
+
+
+def test_extension_is_made_once_per_runtime_and_keys_do_not_collide() -> None:
+    from servicekit.runtime import Key, extension
+
+    class Runtime:  # any weak-referenceable object stands in for a ServiceRuntime
+        pass
+
+    first, second = Runtime(), Runtime()
+    counter: Key[list[int]] = Key("counter")
+    other: Key[list[int]] = Key("counter")  # same name, different key
+    made: list[int] = []
+
+    def make() -> list[int]:
+        made.append(1)
+        return []
+
+    a = extension(first, counter, make)  # type: ignore[arg-type]
+    assert extension(first, counter, make) is a  # type: ignore[arg-type]
+    assert extension(second, counter, make) is not a  # type: ignore[arg-type]
+    assert extension(first, other, make) is not a  # type: ignore[arg-type]
+    assert len(made) == 3
+
+
+def test_settings_of_refuses_another_settings_class() -> None:
+    import types
+
+    import pytest
+
+    from servicekit.runtime import settings_of
+    from servicekit.settings import ServiceSettings
+
+    class Mine(ServiceSettings):
+        pass
+
+    runtime = types.SimpleNamespace(settings=ServiceSettings())
+    with pytest.raises(TypeError, match="not Mine"):
+        settings_of(runtime, Mine)  # type: ignore[arg-type]
