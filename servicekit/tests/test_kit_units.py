@@ -314,7 +314,7 @@ async def test_periodic_survives_a_failing_pass_and_keeps_its_name() -> None:
             raise RuntimeError("database away")
         return "did work" if len(calls) % 2 else None
 
-    loop = periodic("flaky_scheduler", flaky, interval_setting="tick", default_seconds=60)
+    loop = periodic("flaky_scheduler", flaky, interval=lambda rt: rt.settings.tick)
     assert loop.__name__ == "flaky_scheduler"
     runtime = types.SimpleNamespace(settings=types.SimpleNamespace(tick=0.01))
     task = asyncio.create_task(loop(runtime))  # type: ignore[arg-type]
@@ -342,7 +342,7 @@ async def test_periodic_with_wake_runs_a_pass_as_soon_as_woken_not_only_on_the_i
 
     woken = asyncio.Event()
     loop = periodic(
-        "woken_scheduler", run, interval_setting="tick", default_seconds=3600, wake=lambda _: woken
+        "woken_scheduler", run, interval=lambda rt: rt.settings.tick, wake=lambda _: woken
     )
     runtime = types.SimpleNamespace(settings=types.SimpleNamespace(tick=3600))
     task = asyncio.create_task(loop(runtime))  # type: ignore[arg-type]
@@ -357,3 +357,41 @@ async def test_periodic_with_wake_runs_a_pass_as_soon_as_woken_not_only_on_the_i
         assert count == 3 and not task.done()
     finally:
         task.cancel()
+
+
+def test_extension_is_made_once_per_runtime_and_keys_do_not_collide() -> None:
+    from servicekit.runtime import Key, extension
+
+    class Runtime:  # any weak-referenceable object stands in for a ServiceRuntime
+        pass
+
+    first, second = Runtime(), Runtime()
+    counter: Key[list[int]] = Key("counter")
+    other: Key[list[int]] = Key("counter")  # same name, different key
+    made: list[int] = []
+
+    def make() -> list[int]:
+        made.append(1)
+        return []
+
+    a = extension(first, counter, make)  # type: ignore[arg-type]
+    assert extension(first, counter, make) is a  # type: ignore[arg-type]
+    assert extension(second, counter, make) is not a  # type: ignore[arg-type]
+    assert extension(first, other, make) is not a  # type: ignore[arg-type]
+    assert len(made) == 3
+
+
+def test_settings_of_refuses_another_settings_class() -> None:
+    import types
+
+    import pytest
+
+    from servicekit.runtime import settings_of
+    from servicekit.settings import ServiceSettings
+
+    class Mine(ServiceSettings):
+        pass
+
+    runtime = types.SimpleNamespace(settings=ServiceSettings())
+    with pytest.raises(TypeError, match="not Mine"):
+        settings_of(runtime, Mine)  # type: ignore[arg-type]

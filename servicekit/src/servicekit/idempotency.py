@@ -107,8 +107,7 @@ async def sweep_loop(runtime: ServiceRuntime) -> None:
     loop = periodic(
         "idempotency-sweep",
         run_pass,
-        interval_setting="idempotency_sweep_seconds",
-        default_seconds=300.0,
+        interval=lambda rt: rt.settings.idempotency_sweep_seconds,
     )
     try:
         await loop(runtime)

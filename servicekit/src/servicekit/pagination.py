@@ -98,13 +98,13 @@ async def page_params(
     return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)
 
 
+# The one alias every list route takes; define no local copies.
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
 def make_page(rows: list[T], limit: int, key: Any) -> Page[T]:
     """Build a page from up to limit+1 rows (the extra one only says there is more)."""
     if len(rows) > limit:
         rows = rows[:limit]
         return Page(items=rows, next_cursor=encode_cursor(key(rows[-1])))
     return Page(items=rows, next_cursor=None)
-
-
-PageDep = Annotated[PageParams, Depends(page_params)]
-"""A route parameter: the `limit` and `cursor` of a cursor-paginated list."""

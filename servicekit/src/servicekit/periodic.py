@@ -21,20 +21,21 @@ Pass = Callable[[ServiceRuntime], Awaitable[str | None]]
 """One scheduler pass: returns a summary to log when it did something, else None."""
 Wake = Callable[[ServiceRuntime], asyncio.Event]
 """The event that starts the next pass early (looked up once, when the loop starts)."""
+Interval = Callable[[ServiceRuntime], float]
+"""The seconds between passes, read from typed settings: `lambda rt: settings_of(rt, S).x`."""
 
 
 def periodic(
     name: str,
     run_pass: Pass,
     *,
-    interval_setting: str,
-    default_seconds: float,
+    interval: Interval,
     wake: Wake | None = None,
 ) -> Callable[[ServiceRuntime], Awaitable[None]]:
-    """A background loop named `name` running `run_pass` every `settings.<interval_setting>` s."""
+    """A background loop named `name` running `run_pass` every `interval(runtime)` seconds."""
 
     async def loop(runtime: ServiceRuntime) -> None:
-        interval = float(getattr(runtime.settings, interval_setting, default_seconds))
+        seconds = float(interval(runtime))
         woken = wake(runtime) if wake is not None else None
         while True:
             if woken is not None:
@@ -47,12 +48,12 @@ def periodic(
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep the loop alive; the next pass retries
-                log.exception("%s pass failed; retrying in %.1f s", name, interval)
+                log.exception("%s pass failed; retrying in %.1f s", name, seconds)
             if woken is None:
-                await asyncio.sleep(interval)
+                await asyncio.sleep(seconds)
             else:
                 try:
-                    await asyncio.wait_for(woken.wait(), timeout=interval)
+                    await asyncio.wait_for(woken.wait(), timeout=seconds)
                 except TimeoutError:
                     pass
 

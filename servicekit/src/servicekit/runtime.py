@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
 
 from fastapi import APIRouter
 from sqlalchemy import MetaData
@@ -155,3 +156,41 @@ def runtime_of(session: AsyncSession) -> ServiceRuntime:
     if runtime is None:
         raise RuntimeError("this session was not opened by a service runtime's database")
     return runtime
+
+
+# --- Typed settings -------------------------------------------------------------------------
+# A service reads its own settings through its class, so a misspelt name is a mypy error and a
+# wrong runtime a TypeError, never a silent fallback to a default.
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def settings_of(runtime: ServiceRuntime, cls: type[SettingsT]) -> SettingsT:
+    """The runtime's settings as the service's own settings class (TypeError if they are not)."""
+    settings = runtime.settings
+    if not isinstance(settings, cls):
+        raise TypeError(f"runtime settings are {type(settings).__name__}, not {cls.__name__}")
+    return settings
+
+
+# --- Per-runtime extensions -----------------------------------------------------------------
+# A package that keeps process-wide state per runtime (a keyring, a sender's counters) asks for
+# it by a typed key instead of setting private attributes on the runtime.
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, eq=False)
+class Key(Generic[T]):
+    """A typed name for one per-runtime extension (compared by identity)."""
+
+    name: str
+
+
+_EXTENSIONS: WeakKeyDictionary[ServiceRuntime, dict[Key[Any], Any]] = WeakKeyDictionary()
+
+
+def extension(runtime: ServiceRuntime, key: Key[T], factory: Callable[[], T]) -> T:
+    """The runtime's value for `key`, made by `factory` on first use."""
+    values = _EXTENSIONS.setdefault(runtime, {})
+    if key not in values:
+        values[key] = factory()
+    return values[key]  # type: ignore[no-any-return]

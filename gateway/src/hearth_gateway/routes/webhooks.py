@@ -12,13 +12,7 @@ from pydantic import BaseModel, Field, field_validator
 from hearth_gateway.routes.access import AdminDep
 from hearth_gateway.webhook_targets import TargetRefused, check_target, parse_target
 from hearth_gateway.webhooks import WebhookStore
-from servicekit.pagination import (
-    Page,
-    PageDep,
-    after_id,
-    cursor_key,
-    make_page,
-)
+from servicekit.pagination import Page, PageDep, after_id, cursor_key, make_page
 from servicekit.problems import Problem
 from servicekit.types import CleanInput, UtcDatetime
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from hearth_content.service import publish_due
+from hearth_content.settings import ContentSettings
 from servicekit.ids import utcnow
 from servicekit.periodic import periodic
-from servicekit.runtime import ServiceRuntime
+from servicekit.runtime import ServiceRuntime, settings_of
 
 
 async def _publish_pass(runtime: ServiceRuntime) -> str | None:
@@ -14,5 +15,7 @@ async def _publish_pass(runtime: ServiceRuntime) -> str | None:
 
 
 scheduled_publisher = periodic(
-    "scheduled_publisher", _publish_pass, interval_setting="publish_tick_seconds", default_seconds=5
+    "scheduled_publisher",
+    _publish_pass,
+    interval=lambda rt: settings_of(rt, ContentSettings).publish_tick_seconds,
 )

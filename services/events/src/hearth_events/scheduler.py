@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from hearth_events.service import remind_due
+from hearth_events.settings import EventsSettings
 from servicekit.ids import utcnow
 from servicekit.periodic import periodic
-from servicekit.runtime import ServiceRuntime
+from servicekit.runtime import ServiceRuntime, settings_of
 
 
 async def _reminder_pass(runtime: ServiceRuntime) -> str | None:
-    lead = timedelta(hours=float(getattr(runtime.settings, "reminder_lead_hours", 24.0)))
+    lead = timedelta(hours=settings_of(runtime, EventsSettings).reminder_lead_hours)
     sent = await remind_due(runtime, now=utcnow(), lead=lead)
     return f"{sent} reminders due" if sent else None
 
@@ -19,6 +20,5 @@ async def _reminder_pass(runtime: ServiceRuntime) -> str | None:
 reminder_scheduler = periodic(
     "reminder_scheduler",
     _reminder_pass,
-    interval_setting="reminder_tick_seconds",
-    default_seconds=30,
+    interval=lambda rt: settings_of(rt, EventsSettings).reminder_tick_seconds,
 )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from hearth_members.lifecycle import run_due_removals
+from hearth_members.settings import MembersSettings
 from servicekit.deps import UnitOfWork
 from servicekit.periodic import periodic
-from servicekit.runtime import ServiceRuntime
-
-INTERVAL_SECONDS = 30.0
+from servicekit.runtime import ServiceRuntime, settings_of
 
 
 async def _cleanup_pass(runtime: ServiceRuntime) -> str | None:
@@ -20,6 +19,5 @@ async def _cleanup_pass(runtime: ServiceRuntime) -> str | None:
 cleanup_loop = periodic(
     "cleanup_loop",
     _cleanup_pass,
-    interval_setting="cleanup_interval_seconds",
-    default_seconds=INTERVAL_SECONDS,
+    interval=lambda rt: settings_of(rt, MembersSettings).cleanup_interval_seconds,
 )

@@ -55,6 +55,8 @@ class MembersSettings(ServiceSettings):
     # loop looks for removals that are due.
     cleanup_grace_days: float = 7.0
     cleanup_interval_seconds: float = Field(default=30.0, gt=0)
+    # How often the care journeys tick (was read by a name no setting had: always 30 s).
+    care_tick_seconds: float = Field(default=30.0, gt=0)
 
     # The only caller of /internal/accounts/*: the subject the gateway signs its own service
     # assertion with (hearth_gateway.accounts.GATEWAY_SERVICE_SUBJECT).

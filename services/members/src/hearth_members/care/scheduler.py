@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from hearth_members.care.service import tick
+from hearth_members.settings import MembersSettings
 from servicekit.ids import utcnow
 from servicekit.periodic import periodic
-from servicekit.runtime import ServiceRuntime
-
-DEFAULT_TICK_SECONDS = 30.0
+from servicekit.runtime import ServiceRuntime, settings_of
 
 
 async def _care_pass(runtime: ServiceRuntime) -> str | None:
@@ -20,6 +19,5 @@ async def _care_pass(runtime: ServiceRuntime) -> str | None:
 care_scheduler = periodic(
     "care_scheduler",
     _care_pass,
-    interval_setting="care_tick_seconds",
-    default_seconds=DEFAULT_TICK_SECONDS,
+    interval=lambda rt: settings_of(rt, MembersSettings).care_tick_seconds,
 )

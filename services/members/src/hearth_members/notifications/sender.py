@@ -44,7 +44,7 @@ from hearth_members.settings import MembersSettings
 from servicekit.db import affected_rows
 from servicekit.ids import utcnow
 from servicekit.periodic import periodic
-from servicekit.runtime import ServiceRuntime
+from servicekit.runtime import Key, ServiceRuntime, extension, settings_of
 
 log = logging.getLogger(__name__)
 
@@ -65,13 +65,12 @@ class SenderState:
     oldest_open_age_seconds: float = 0.0
 
 
+SENDER_STATE: Key[SenderState] = Key("members.sender")
+
+
 def state_of(runtime: ServiceRuntime) -> SenderState:
     """The runtime's sender state (made on first use)."""
-    state = getattr(runtime, "_members_sender", None)
-    if state is None:
-        state = SenderState()
-        runtime._members_sender = state  # type: ignore[attr-defined]
-    return cast(SenderState, state)
+    return extension(runtime, SENDER_STATE, SenderState)
 
 
 def wake_event(runtime: ServiceRuntime) -> asyncio.Event:
@@ -401,7 +400,6 @@ async def _sender_pass(runtime: ServiceRuntime) -> str | None:
 notification_sender = periodic(
     "notification_sender",
     _sender_pass,
-    interval_setting="notify_delivery_tick_seconds",
-    default_seconds=5.0,
+    interval=lambda rt: settings_of(rt, MembersSettings).notify_delivery_tick_seconds,
     wake=wake_event,
 )

@@ -26,23 +26,20 @@ from hearth_members.notifications.models import Notification
 from hearth_members.notifications.service import drop_open_deliveries
 from hearth_members.profiles.crypto import Keyring, keyring_from
 from hearth_members.profiles.models import Profile, ProfilePublic, ProfileUpdate
+from hearth_members.settings import MembersSettings
 from hearth_members.tiers.models import MemberActivity, MemberTier
 from servicekit import idempotency
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.problems import Problem, not_found
-from servicekit.runtime import ServiceRuntime, runtime_of
+from servicekit.runtime import Key, ServiceRuntime, extension, runtime_of, settings_of
 
-_KEYRING = "hearth_members.keyring"
+KEYRING: Key[Keyring] = Key("members.keyring")
 
 
 def keyring_of(runtime: ServiceRuntime) -> Keyring:
     """The runtime's keyring (built once per process)."""
-    ring = getattr(runtime, "_members_keyring", None)
-    if ring is None:
-        ring = keyring_from(runtime.settings)  # type: ignore[arg-type]
-        runtime._members_keyring = ring  # type: ignore[attr-defined]
-    return ring
+    return extension(runtime, KEYRING, lambda: keyring_from(settings_of(runtime, MembersSettings)))
 
 
 def _ring(uow: UnitOfWork) -> Keyring:
