@@ -551,7 +551,9 @@ class WebhookDispatcher:
             durable_name=CONSUMER,
             deliver_policy=DeliverPolicy.ALL,
             ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=30,
+            # Short, like the kernel's consumers: a batch in flight when NATS died comes back
+            # within seconds of its return. Ingest is one insert a message, far inside it.
+            ack_wait=5,
             max_deliver=-1,  # never drop an event: failures are retried in the delivery table
             max_ack_pending=1000,
             filter_subject=f"{self.prefix}.{context}.>",
