@@ -56,6 +56,23 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def _follow(proc: subprocess.Popen[str]) -> tuple[list[str], threading.Event, threading.Thread]:
+    """Collect a runner's output lines in a thread; the event is set once it says it is ready."""
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith("Press Ctrl-C"):
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, ready, reader
+
+
 def test_make_run_starts_seeds_serves_and_stops_cleanly(tmp_path: Path) -> None:
     base, nats_port = _free_block(6), free_port()
     state = tmp_path / "var"
@@ -68,18 +85,7 @@ def test_make_run_starts_seeds_serves_and_stops_cleanly(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert runner.stdout is not None
-        for line in runner.stdout:
-            lines.append(line)
-            if line.startswith("Press Ctrl-C"):
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    lines, ready, reader = _follow(runner)
     try:
         assert ready.wait(180), "runner did not get ready:\n" + "".join(lines)
         output = "".join(lines)
@@ -169,18 +175,7 @@ def test_make_run_stops_everything_on_repeated_group_signals(tmp_path: Path) -> 
         text=True,
         start_new_session=True,  # its own process group, as a supervisor or CI job runs it
     )
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert make.stdout is not None
-        for line in make.stdout:
-            lines.append(line)
-            if line.startswith("Press Ctrl-C"):
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    lines, ready, reader = _follow(make)
     try:
         assert ready.wait(240), "make run did not get ready:\n" + "".join(lines)
         assert all(_listening(port) for port in ports), "".join(lines)
