@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import nats.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, StreamConfig
 from nats.js.errors import BadRequestError, NotFoundError, ServerError
 from opentelemetry import propagate, trace
+from pydantic import BaseModel
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -26,6 +27,9 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer("servicekit.consumer")
 
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
+P = TypeVar("P", bound=BaseModel)
+# A handler registered with `handles(type, payload=Model)`: it gets the parsed payload too.
+PayloadHandler = Callable[[AsyncSession, Envelope, P], Awaitable[None]]
 
 
 class EventConsumer:
@@ -42,13 +46,28 @@ class EventConsumer:
         self.batch = batch
         self.handlers: dict[str, Handler] = {}
 
-    def handles(self, ce_type: str) -> Callable[[Handler], Handler]:
-        """Register the handler of one event type (CloudEvents type, e.g. hearth.members...v1)."""
+    @overload
+    def handles(self, ce_type: str) -> Callable[[Handler], Handler]: ...
 
-        def register(handler: Handler) -> Handler:
+    @overload
+    def handles(
+        self, ce_type: str, *, payload: type[P]
+    ) -> Callable[[PayloadHandler[P]], PayloadHandler[P]]: ...
+
+    def handles(self, ce_type: str, *, payload: type[BaseModel] | None = None) -> Any:
+        """Register the handler of one event type (CloudEvents type, e.g. hearth.members...v1).
+
+        With `payload=Model` the handler also gets the data parsed as that (consumer's own,
+        tolerant) model: `async def on_x(session, envelope, data: Model)`.
+        """
+
+        def register(handler: Any) -> Any:
             if ce_type in self.handlers:
                 raise ValueError(f"{self.name} already handles {ce_type}")
-            self.handlers[ce_type] = handler
+            if payload is None:
+                self.handlers[ce_type] = handler
+            else:
+                self.handlers[ce_type] = _parsing(handler, payload)
             return handler
 
         return register
@@ -112,6 +131,16 @@ class EventConsumer:
                     return False
                 raise
         return True
+
+
+def _parsing(handler: PayloadHandler[Any], model: type[BaseModel]) -> Handler:
+    async def parse_then_handle(session: AsyncSession, envelope: Envelope) -> None:
+        # Invalid data raises here, inside the handler's transaction: retried, then dead-lettered.
+        await handler(session, envelope, envelope.payload(model))
+
+    parse_then_handle.__name__ = getattr(handler, "__name__", "handler")
+    parse_then_handle.__doc__ = handler.__doc__
+    return parse_then_handle
 
 
 async def _seen(session: AsyncSession, tables: KitTables, consumer: str, env: Envelope) -> bool:

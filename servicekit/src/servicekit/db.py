@@ -77,6 +77,10 @@ class Database:
         class _Session(Session):
             pass
 
+        # This database's own session class: `listen()` hooks reach its sessions and no others
+        # (several services share one process in tests).
+        self.session_class = _Session
+
         @event.listens_for(_Session, "after_commit")
         def _run_hooks(session: Session) -> None:
             for hook in self.after_commit:
@@ -89,6 +93,10 @@ class Database:
             expire_on_commit=False,
             info=self.session_info,
         )
+
+    def listen(self, name: str, fn: Callable[..., Any]) -> None:
+        """Register a session event hook (e.g. `before_flush`) on this database's sessions only."""
+        event.listen(self.session_class, name, fn)
 
     @property
     def is_sqlite(self) -> bool:

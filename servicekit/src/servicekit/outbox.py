@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from opentelemetry import propagate
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servicekit.events import Envelope, Event, nats_subject
@@ -25,17 +26,37 @@ class Outbox:
         self, session: AsyncSession, payload: Event, *, subject: str | None = None
     ) -> Envelope:
         """Add an event to the session's transaction; nothing leaves before it commits."""
+        envelope = self.envelope(payload, subject=subject)
+        await session.execute(self.table.insert().values(**self._row(envelope)))
+        session.sync_session.info[OUTBOX_DIRTY] = True
+        return envelope
+
+    def record_in_flush(
+        self, session: Session, payloads: list[tuple[Event, str | None]]
+    ) -> list[Envelope]:
+        """Add events from inside a flush (a sync session event hook), in the same transaction.
+
+        Hooks such as `after_flush_postexec` are synchronous; under the asyncio extension they
+        run inside its greenlet, so a Core INSERT on the session's connection is allowed there.
+        """
+        envelopes = [self.envelope(p, subject=s) for p, s in payloads]
+        if envelopes:
+            session.connection().execute(
+                self.table.insert(), [self._row(e) for e in envelopes]
+            )
+            session.info[OUTBOX_DIRTY] = True
+        return envelopes
+
+    def envelope(self, payload: Event, *, subject: str | None = None) -> Envelope:
+        """A fresh envelope carrying the trace context as of now (the write, not the publish)."""
         carrier: dict[str, str] = {}
-        propagate.inject(carrier)  # trace context as of the write, not of the later publish
-        envelope = Envelope.new(self.source, payload, subject).model_copy(
+        propagate.inject(carrier)
+        return Envelope.new(self.source, payload, subject).model_copy(
             update={
                 "traceparent": carrier.get("traceparent"),
                 "tracestate": carrier.get("tracestate"),
             }
         )
-        await session.execute(self.table.insert().values(**self._row(envelope)))
-        session.sync_session.info[OUTBOX_DIRTY] = True
-        return envelope
 
     def _row(self, envelope: Envelope) -> dict[str, Any]:
         return {

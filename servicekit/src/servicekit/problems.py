@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_TYPE_BASE = "urn:hearth:problem:"
@@ -121,6 +122,15 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug.replace("-", " ").capitalize(),
             str(exc.detail) if exc.detail else None,
             headers=dict(exc.headers or {}),
+        )
+        return problem_response(problem, request.url.path)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(request: Request, exc: StaleDataError) -> JSONResponse:
+        # A versioned row (mapper `version_id_col`) changed between this request's read and its
+        # write: optimistic concurrency lost the race. Nothing was written; the client retries.
+        problem = Problem(
+            409, "concurrent-update", "Conflict", "the resource changed meanwhile; retry"
         )
         return problem_response(problem, request.url.path)
 

@@ -53,6 +53,9 @@ class ServiceDefinition:
     collectors: list[Callable[[str, Callable[[], ServiceRuntime | None]], Any]] = field(
         default_factory=list
     )
+    # Called once with each Database the runtime opens, before any session: where a service
+    # installs its session hooks (`db.listen(...)`), e.g. members' snapshot writer.
+    on_database: list[Callable[[Database], None]] = field(default_factory=list)
 
 
 class ServiceRuntime:
@@ -64,6 +67,8 @@ class ServiceRuntime:
         prefix = validate_prefix(settings.subject_prefix)
         self.db = Database(settings.database_url)
         self.db.session_info[RUNTIME_INFO_KEY] = self
+        for install in definition.on_database:
+            install(self.db)
         self.nats = NatsConnection(settings.nats_url, name=f"hearth-{definition.context}")
         self.outbox = Outbox(
             definition.tables, source=f"/hearth/{definition.context}", subject_prefix=prefix

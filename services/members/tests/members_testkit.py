@@ -2,8 +2,8 @@
 real receivers of notification deliveries (an HTTP webhook receiver, an SMTP sink).
 
 Events of other contexts are published the way their producers will publish them: the payload
-is built and validated by the producer's own model (found by event type in the kernel's
-registry), so a field a producer renames or adds as required breaks these tests, not production.
+is built and validated by the producer's own model (servicekit.testing.contracts, re-exported
+here), so a field a producer renames or adds as required breaks these tests, not production.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from collections.abc import Awaitable, Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from servicekit import catalogue
-from servicekit.events import REGISTRY, Envelope, Event, context_of, nats_subject
-from servicekit.testing.harness import Broker, Identities, RunningService
+from servicekit.testing.contracts import contract, producer_payload, publish, published
+from servicekit.testing.harness import Identities, RunningService
 
-# Import every hearth-* package's events module: the producers' models fill the registry.
-catalogue.discover()
+__all__ = ["contract", "producer_payload", "publish", "published"]
 
 PROBLEM = "application/problem+json"
 OPERATOR = uuid.UUID("00000000-0000-7000-8000-000000000001")
@@ -57,52 +55,6 @@ async def adjust(
     )
     assert r.status_code == 201, r.text
     return r.json()
-
-
-def contract(ce_type: str) -> type[Event]:
-    """The producer's payload model of an event type (from the kernel registry)."""
-    model = REGISTRY.get(ce_type)
-    assert model is not None, f"no producer defines {ce_type}: add it to its events.py first"
-    return model
-
-
-def producer_payload(ce_type: str, data: dict[str, Any]) -> Event:
-    """`data` as the producer's model: a missing, mistyped or unknown field fails the test."""
-    model = contract(ce_type)
-    unknown = sorted(set(data) - set(model.model_fields))
-    assert not unknown, f"{model.__name__} ({ce_type}) has no fields {unknown}"
-    return model.model_validate(data)
-
-
-async def publish(
-    nats_client: Any,
-    prefix: str,
-    ce_type: str,
-    data: dict[str, Any],
-    *,
-    envelope: Envelope | None = None,
-    subject: str | None = None,
-) -> Envelope:
-    """Publish a CloudEvent as its producer would (a fresh Nats-Msg-Id each time).
-
-    The payload is the producer's model dumped as its relay does. `envelope` publishes an event
-    built before again (same CloudEvents id: a redelivery or a producer's retry); its data is
-    checked against the producer's model too.
-    """
-    if envelope is None:
-        payload = producer_payload(ce_type, data)
-        envelope = Envelope.new(f"/hearth/{context_of(ce_type)}", payload, subject=subject)
-    else:
-        assert envelope.type == ce_type, (envelope.type, ce_type)
-        producer_payload(ce_type, envelope.data)
-    # A fresh Nats-Msg-Id, so JetStream does not dedupe and the inbox/ledger must.
-    await Broker(nats_client, prefix).publish(envelope, msg_id=uuid.uuid4().hex)
-    return envelope
-
-
-async def published(nats_client: Any, prefix: str, ce_type: str) -> list[Envelope]:
-    """Every event of a type on the stream so far."""
-    return await Broker(nats_client, prefix).read(nats_subject(prefix, ce_type))
 
 
 def took(svc: RunningService, consumer: str, deliveries: int) -> Callable[[], Awaitable[bool]]:
