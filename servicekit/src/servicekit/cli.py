@@ -1,19 +1,42 @@
-"""The command line every service shares: serve, migrate, makemigrations."""
+"""The command line every service shares: serve, migrate, makemigrations (plus its own)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import signal
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from types import FrameType
 
 from servicekit import migrations
-from servicekit.runtime import ServiceDefinition
+from servicekit.runtime import ServiceDefinition, ServiceRuntime
 
 
-def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> None:
-    """`hearth-<context> serve|migrate|makemigrations`."""
+@dataclass(frozen=True)
+class CliCommand:
+    """A service's own command: it runs against the service's database (no HTTP, no NATS)."""
+
+    name: str
+    help: str
+    run: Callable[[ServiceRuntime, argparse.Namespace], Awaitable[None]]
+    arguments: Callable[[argparse.ArgumentParser], None] | None = None
+
+
+def run_cli(
+    definition: ServiceDefinition,
+    argv: list[str] | None = None,
+    *,
+    commands: Sequence[CliCommand] = (),
+) -> None:
+    """`hearth-<context> serve|migrate|makemigrations|<the service's own commands>`."""
     parser = argparse.ArgumentParser(prog=f"hearth-{definition.context}")
     sub = parser.add_subparsers(dest="command", required=True)
+    own = {c.name: c for c in commands}
+    for command in commands:
+        extra = sub.add_parser(command.name, help=command.help)
+        if command.arguments is not None:
+            command.arguments(extra)
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=definition.default_port)
@@ -25,7 +48,9 @@ def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> Non
     make.add_argument("message")
     args = parser.parse_args(argv)
     settings = definition.settings_cls()
-    if args.command == "migrate":
+    if args.command in own:
+        asyncio.run(_run_own(own[args.command], ServiceRuntime(definition, settings), args))
+    elif args.command == "migrate":
         migrations.upgrade(definition.migrations_dir, settings.database_url)
     elif args.command == "makemigrations":
         migrations.upgrade(definition.migrations_dir, settings.database_url)
@@ -59,6 +84,13 @@ def run_cli(definition: ServiceDefinition, argv: list[str] | None = None) -> Non
             access_log=False,
             timeout_graceful_shutdown=10,
         )
+
+
+async def _run_own(command: CliCommand, runtime: ServiceRuntime, args: argparse.Namespace) -> None:
+    try:
+        await command.run(runtime, args)
+    finally:
+        await runtime.db.dispose()
 
 
 def _drained(signum: int, frame: FrameType | None) -> None:

@@ -41,9 +41,7 @@ class Outbox:
         """
         envelopes = [self.envelope(p, subject=s) for p, s in payloads]
         if envelopes:
-            session.connection().execute(
-                self.table.insert(), [self._row(e) for e in envelopes]
-            )
+            session.connection().execute(self.table.insert(), [self._row(e) for e in envelopes])
             session.info[OUTBOX_DIRTY] = True
         return envelopes
 

@@ -1,4 +1,4 @@
-"""Content's tables: posts, and read models of communities and memberships (from members' events).
+"""Content's tables: posts, and read models of communities and memberships (members' snapshots).
 
 The read models are content's own copy of members' facts (event-carried state transfer), so
 content can authorize a post without calling members. Their role and status columns are plain
@@ -64,16 +64,15 @@ class Community(ContentModel, table=True):
     __tablename__ = "communities"
 
     id: uuid.UUID = Field(primary_key=True)
-    # Nullable: a later event (updated, archived) may arrive before community.created does; the
-    # row then starts partial and the older created event fills only what is still missing.
+    # Every column comes from members' community snapshot (the whole state, replaced at once).
     name: str | None = Field(default=None, max_length=200)
     kind: str | None = Field(default=None, max_length=40)
     visibility: str | None = Field(default=None, max_length=20)
     owner_id: uuid.UUID | None = None
     created_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     archived: bool = False
-    # Time of the last members event applied to this row: an older event never overwrites it.
-    as_of: datetime = Field(sa_type=UtcDateTime)
+    # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Membership(ContentModel, table=True):
@@ -85,13 +84,11 @@ class Membership(ContentModel, table=True):
     user_id: uuid.UUID = Field(primary_key=True, index=True)
     membership_id: uuid.UUID | None = None
     role: str = Field(default=CommunityRole.member, max_length=40)
-    # None until an event that says where the membership stands (joined, left, ...) arrives: a
-    # mute or role change delivered before the join must not make anyone an active member.
     status: str | None = Field(default=None, max_length=40)
     muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    # Time of the last members event applied to this row: an older event never overwrites it.
-    as_of: datetime = Field(sa_type=UtcDateTime)
+    # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 # --- Posts ------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from servicekit.identity import Principal
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, forbidden, not_found
+from servicekit.readmodel import apply_snapshot
 from servicekit.runtime import ServiceRuntime
 
 log = logging.getLogger(__name__)
@@ -218,64 +219,20 @@ def _publish(post: Post, now: datetime, screening_id: uuid.UUID | None) -> PostP
     )
 
 
-# --- Read models (from members' events) -------------------------------------------------------
+# --- Read models (from members' snapshots) ----------------------------------------------------
 
 
-async def apply_community(
-    *, uow: UnitOfWork, community_id: uuid.UUID, as_of: datetime, changes: Mapping[str, Any]
-) -> None:
-    """Create or update the community read model unless a later event was applied already.
-
-    created, updated, archived and restored all land here with the columns they carry.
-    """
-    row = await uow.session.get(Community, community_id, with_for_update=True)
-    if row is None:
-        uow.session.add(Community(id=community_id, as_of=as_of, **changes))
-        return
-    _apply(row, as_of, changes)
-    uow.session.add(row)
+async def apply_community(*, uow: UnitOfWork, values: Mapping[str, Any]) -> bool:
+    """Take a community snapshot unless the read model holds this version or a newer one."""
+    return await apply_snapshot(uow.session, Community, values, key=["id"])
 
 
-async def apply_membership(
-    *,
-    uow: UnitOfWork,
-    community_id: uuid.UUID,
-    user_id: uuid.UUID,
-    as_of: datetime,
-    changes: Mapping[str, Any],
-) -> None:
-    """Create or update one membership unless a later event was applied already.
-
-    Every members event about a membership (joined, left, removed, banned, restored, role
-    changed, muted) lands here with the columns it changes, so events redelivered out of order
-    never roll the read model back (an older `joined` cannot resurrect a removed member).
-    """
-    key = (community_id, user_id)
-    row = await uow.session.get(Membership, key, with_for_update=True)
-    if row is None:
-        uow.session.add(
-            Membership(community_id=community_id, user_id=user_id, as_of=as_of, **changes)
-        )
-        return
-    _apply(row, as_of, changes)
-    uow.session.add(row)
+async def apply_membership(*, uow: UnitOfWork, values: Mapping[str, Any]) -> bool:
+    """Take a membership snapshot unless the read model holds this version or a newer one."""
+    return await apply_snapshot(uow.session, Membership, values, key=["community_id", "user_id"])
 
 
 # --- Helpers ----------------------------------------------------------------------------------
-
-
-def _apply(row: Community | Membership, as_of: datetime, changes: Mapping[str, Any]) -> None:
-    # A newer event overwrites the columns it carries. An older one (redelivered, or overtaken by
-    # a later fact) only fills columns still unknown, e.g. the name of a community whose
-    # `archived` arrived before its `created`; it never rolls a known value back.
-    if _aware(row.as_of) >= as_of:
-        for name, value in changes.items():
-            if getattr(row, name) is None:
-                setattr(row, name, value)
-        return
-    for name, value in changes.items():
-        setattr(row, name, value)
-    row.as_of = as_of
 
 
 async def _community_access(

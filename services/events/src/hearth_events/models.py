@@ -43,21 +43,20 @@ class RegistrationStatus(StrEnum):
 
 
 class CommunityMembership(EventsModel, table=True):
-    """Read model of members' memberships, fed by members' events (never by its database)."""
+    """Read model of members' memberships, fed by members' snapshots (never by its database)."""
 
     __tablename__ = "memberships"
 
     community_id: uuid.UUID = Field(primary_key=True)
     user_id: uuid.UUID = Field(primary_key=True, index=True)
-    # Nullable: an exit or role change may arrive before the join it follows; the row then starts
-    # partial and the older join fills only what is still unknown.
+    # Every column comes from members' membership snapshot (the whole state, replaced at once).
     membership_id: uuid.UUID | None = None
     # Plain strings, not enums: members owns these vocabularies and may grow them.
     role: str | None = Field(default=None, max_length=40)
     status: str | None = Field(default=None, max_length=40)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    # Time of the last members event applied to this row: an older event never overwrites it.
-    as_of: datetime = Field(sa_type=UtcDateTime)
+    # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 

@@ -30,6 +30,7 @@ from servicekit.identity import Principal
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams, cursor_key
 from servicekit.problems import conflict, forbidden, not_found
+from servicekit.readmodel import apply_snapshot
 from servicekit.runtime import ServiceRuntime
 from servicekit.types import as_utc
 
@@ -232,37 +233,14 @@ async def list_registrations(
     return list((await uow.session.exec(stmt)).all())
 
 
-async def apply_membership(
-    *,
-    session: AsyncSession,
-    community_id: uuid.UUID,
-    user_id: uuid.UUID,
-    as_of: datetime,
-    changes: Mapping[str, Any],
-) -> None:
-    """Create or update one membership of the read model unless a later event was applied.
-
-    Every members event about a membership (joined, left, removed, banned, restored, role
-    changed) lands here with the columns it changes. A newer event overwrites them; an older one
-    (redelivered, or overtaken) only fills columns still unknown, so an old `joined` arriving
-    after `removed` never makes the person a member again.
-    """
-    row = await session.get(CommunityMembership, (community_id, user_id), with_for_update=True)
-    if row is None:
-        session.add(
-            CommunityMembership(community_id=community_id, user_id=user_id, as_of=as_of, **changes)
-        )
-        return
-    if as_utc(row.as_of) >= as_of:
-        for name, value in changes.items():
-            if getattr(row, name) is None:
-                setattr(row, name, value)
-    else:
-        for name, value in changes.items():
-            setattr(row, name, value)
-        row.as_of = as_of
-    row.updated_at = utcnow()
-    session.add(row)
+async def apply_membership(*, session: AsyncSession, values: Mapping[str, Any]) -> bool:
+    """Take a membership snapshot unless the read model holds this version or a newer one."""
+    return await apply_snapshot(
+        session,
+        CommunityMembership,
+        {**values, "updated_at": utcnow()},
+        key=["community_id", "user_id"],
+    )
 
 
 def _require_organiser(actor: Principal) -> None:

@@ -24,6 +24,7 @@ from hearth_members.notifications.sender import notification_sender
 from hearth_members.profiles.routes import router as profiles_router
 from hearth_members.routes import router
 from hearth_members.settings import MembersSettings
+from hearth_members.snapshots import writer as snapshot_writer
 from hearth_members.tiers.consumers import activity as tiers_consumer
 from hearth_members.tiers.routes import router as tiers_router
 from servicekit.app import create_service_app
@@ -57,6 +58,7 @@ definition = ServiceDefinition(
     ],
     background=[care_scheduler, cleanup_loop, notification_sender],
     collectors=[DeliveryCollector],
+    on_database=[snapshot_writer.install],
     default_port=8001,
 )
 

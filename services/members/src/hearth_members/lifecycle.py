@@ -885,16 +885,18 @@ async def _hand_over(
     successor_old_role = successor.role if successor is not None else None
     # An owner is never cleaned up: a pending notice on the successor ends with the hand-over.
     notice_withdrawn = successor is not None and successor.removal_due_at is not None
-    # Demote first and flush: the one-owner unique index must never see two owners.
-    await uow.session.exec(
-        update(Membership)
-        .where(
-            col(Membership.community_id) == community.id,
-            col(Membership.role) == CommunityRole.owner,
+    # Demote first and flush: the one-owner unique index must never see two owners. Through
+    # the ORM, never a Core UPDATE: every membership change bumps its version and writes its
+    # snapshot (hearth_members.snapshots).
+    owners = await uow.session.exec(
+        select(Membership).where(
+            Membership.community_id == community.id, Membership.role == CommunityRole.owner
         )
-        .values(role=CommunityRole.admin)
-        .execution_options(synchronize_session=False)
     )
+    for owner in owners.all():
+        owner.role = CommunityRole.admin
+        uow.session.add(owner)
+    await uow.session.flush()
     if successor is None:
         successor = Membership(community_id=community.id, user_id=to_user, role=CommunityRole.owner)
         uow.session.add(successor)
@@ -906,12 +908,9 @@ async def _hand_over(
             uow.session.add(successor)
             await uow.session.flush()
             await uow.record(joined_event(successor), subject=str(community.id))
-        await uow.session.exec(
-            update(Membership)
-            .where(col(Membership.id) == successor.id)
-            .values(role=CommunityRole.owner, removal_due_at=None, removal_notice_reason=None)
-            .execution_options(synchronize_session=False)
-        )
+        successor.role = CommunityRole.owner
+        successor.removal_due_at = successor.removal_notice_reason = None
+        uow.session.add(successor)
     community.owner_id = to_user
     community.updated_at = utcnow()
     uow.session.add(community)
@@ -1049,8 +1048,6 @@ async def _after_departure(
     membership = await active_membership(uow, community.id, data.from_user_id)
     if membership is None:
         return
-    # The hand-over changed their role with a bulk UPDATE: read the row as it is now.
-    await uow.session.refresh(membership)
     if data.departing == DepartingRole.remove:
         await end_membership(
             uow,
@@ -1196,10 +1193,12 @@ async def withdraw_cleanup_notice(
 
 
 async def run_due_removals(*, uow: UnitOfWork, limit: int = 100) -> int:
-    """Remove members whose notice period is over; each claimed by a conditional UPDATE."""
+    """Remove members whose notice period is over; each claimed by its row's version."""
     now = utcnow()
-    # Replicas skip the rows another one has locked (PostgreSQL); the conditional UPDATE below
-    # is the claim either way (SQLite has one writer). An owner is never cleaned up.
+    # Replicas skip the rows another one has locked (PostgreSQL; SQLite has one writer). The
+    # claim is the removal's own UPDATE: it carries the version read here, so a membership
+    # changed meanwhile (notice withdrawn, member left) fails the batch with StaleDataError
+    # instead of being removed on stale grounds. An owner is never cleaned up.
     due = list(
         (
             await uow.session.exec(
@@ -1218,19 +1217,6 @@ async def run_due_removals(*, uow: UnitOfWork, limit: int = 100) -> int:
     )
     done = 0
     for membership in due:
-        claimed = await uow.session.exec(
-            update(Membership)
-            .where(
-                col(Membership.id) == membership.id,
-                col(Membership.status) == MembershipStatus.active,
-                col(Membership.role) != CommunityRole.owner,
-                col(Membership.removal_due_at).is_not(None),
-            )
-            .values(removal_due_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed.rowcount != 1:
-            continue  # another replica took it, or the notice was withdrawn
         community = await load_community(uow, membership.community_id)
         await end_membership(
             uow,

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field as PydanticField
 from pydantic import field_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
-from sqlalchemy.orm import registry
+from sqlalchemy.orm import declared_attr, registry
 from sqlmodel import Field, SQLModel
 
 from servicekit.ids import utcnow, uuid7
@@ -20,6 +20,18 @@ from servicekit.types import CleanInput, UtcDateTime
 
 class MembersModel(SQLModel, CleanInput, registry=registry()):
     """Base of members' tables: its own metadata, because members owns its own database."""
+
+
+class Versioned:
+    """A row whose `version` the ORM bumps on every UPDATE (mapper `version_id_col`).
+
+    The one place a version grows: members' snapshots carry it (hearth_members.snapshots), and
+    a write that lost a race to another one fails (StaleDataError, a 409) instead of undoing it.
+    """
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
 
 
 metadata = MembersModel.metadata
@@ -166,7 +178,7 @@ class CommunityUpdate(MembersModel):
         return _https(value)
 
 
-class Community(CommunityBase, table=True):
+class Community(Versioned, CommunityBase, table=True):
     """A community (社群)."""
 
     __tablename__ = "communities"
@@ -177,6 +189,7 @@ class Community(CommunityBase, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     archived_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class CommunityPublic(CommunityBase):
@@ -202,7 +215,7 @@ class MembershipStatus(StrEnum):
     banned = "banned"
 
 
-class Membership(MembersModel, table=True):
+class Membership(Versioned, MembersModel, table=True):
     """One person's place in one community."""
 
     __tablename__ = "memberships"
@@ -233,6 +246,7 @@ class Membership(MembersModel, table=True):
     # Cleanup: the member was given notice; removal happens at removal_due_at, not before.
     removal_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime, index=True)
     removal_notice_reason: str | None = Field(default=None, max_length=1000)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class MembershipPublic(MembersModel):
