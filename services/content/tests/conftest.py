@@ -17,6 +17,7 @@ from hearth_members.app import definition as members_definition
 from servicekit.events import Envelope
 from servicekit.ids import utcnow, uuid7
 from servicekit.testing.harness import RunningService
+from servicekit.testing.membership import Snapshots
 from servicekit.testing.plugin import Launch
 
 
@@ -33,10 +34,15 @@ async def members(launch: Launch) -> RunningService:
 
 
 class Feed:
-    """Hands events straight to content's consumers, as if they came from members/moderation."""
+    """Hands events straight to content's consumers, as members and moderation publish them.
+
+    Members' state arrives as its snapshots (servicekit.testing.membership), checked against
+    members' own event models.
+    """
 
     def __init__(self, service: RunningService) -> None:
         self.service = service
+        self.snapshots = Snapshots()
 
     async def deliver(self, consumer: Any, envelope: Envelope) -> bool:
         """Run one envelope through a consumer (inbox included)."""
@@ -60,40 +66,17 @@ class Feed:
         """A community (with its owner's membership) in content's read model."""
         community_id = uuid.uuid4()
         owner = owner or uuid.uuid4()
-        await self.deliver(
-            memberships,
-            self.envelope(
-                "hearth.members.community.created.v1",
-                {
-                    "community_id": str(community_id),
-                    "name": "Guild",
-                    "kind": "internal",
-                    "join_policy": "open",
-                    "visibility": visibility,
-                    "owner_id": str(owner),
-                    "created_at": utcnow().isoformat(),
-                },
-            ),
-        )
+        snapshot = self.snapshots.community(community_id, owner, visibility=visibility)
+        assert await self.deliver(memberships, snapshot)
         await self.member(str(community_id), owner, role="owner")
         return str(community_id)
 
-    async def member(self, community_id: str, user: uuid.UUID, *, role: str = "member") -> None:
-        """An active membership in content's read model."""
-        await self.deliver(
-            memberships,
-            self.envelope(
-                "hearth.members.member.joined.v1",
-                {
-                    "community_id": community_id,
-                    "user_id": str(user),
-                    "membership_id": str(uuid7()),
-                    "role": role,
-                    "joined_at": utcnow().isoformat(),
-                    "channel": None,
-                },
-            ),
-        )
+    async def member(
+        self, community_id: str, user: uuid.UUID, *, role: str = "member", **state: Any
+    ) -> None:
+        """The membership's next snapshot (active unless `status`, `muted_until`… say otherwise)."""
+        snapshot = self.snapshots.membership(uuid.UUID(community_id), user, role=role, **state)
+        assert await self.deliver(memberships, snapshot)
 
     async def verdict(
         self,

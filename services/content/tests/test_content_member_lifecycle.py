@@ -1,19 +1,20 @@
 """Members' lifecycle events (mute, exits, roles, archive) reach content's read models and gates.
 
-The first tests drive the real members service over its HTTP API and let its events reach content
-through real NATS; the last ones hand content envelopes with explicit times, out of order.
+The first tests drive the real members service over its HTTP API and let its snapshots reach
+content through real NATS; the last ones hand content members' snapshots out of order.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from hearth_content.consumers import memberships
 from hearth_content.models import Community, Membership
-from servicekit.ids import utcnow, uuid7
+from servicekit.ids import utcnow
 from servicekit.testing.harness import Identities, RunningService, eventually
+from servicekit.testing.membership import redelivered
 
 POST = {"title": "Weekly digest", "body": "What happened this week.", "format": "text"}
 
@@ -169,163 +170,66 @@ async def test_archived_community_refuses_posts_until_restored(
     assert r.status_code == 201, r.text
 
 
-# --- Out of order: envelopes with explicit times ----------------------------------------------
+# --- Out of order: members' snapshots delivered in any order ---------------------------------
 
 
-def _member_event(
-    feed: Any, fact: str, community_id: str, user: uuid.UUID, at: datetime, **data: Any
-) -> Any:
-    return feed.envelope(
-        f"hearth.members.member.{fact}.v1",
-        {"community_id": community_id, "user_id": str(user), **data},
-        time=at,
-    )
-
-
-async def test_older_events_never_resurrect_or_unmute(
+async def test_a_redelivered_older_snapshot_never_undoes_a_newer_one(
     content: RunningService, feed: Any, identities: Identities
 ) -> None:
+    """The lost-update case: role at t2 fails and is redelivered after the mute at t3 applied."""
     community_id = await feed.community()
+    cid, user = uuid.UUID(community_id), uuid.uuid4()
+    snaps = feed.snapshots
+    until = utcnow() + timedelta(hours=1)
+    joined = snaps.membership(cid, user)  # t1, version 1
+    promoted = snaps.membership(cid, user, role="moderator")  # t2, version 2
+    muted = snaps.membership(cid, user, role="moderator", muted_until=until)  # t3, version 3
+
+    assert await feed.deliver(memberships, joined)
+    assert await feed.deliver(memberships, muted)
+    assert await feed.deliver(memberships, redelivered(promoted))  # handled, changes nothing
+    assert not await feed.deliver(memberships, muted)  # the same message again: the inbox has it
+    row = await _membership(content, community_id, user)
+    assert (row.role, row.version) == ("moderator", 3)
+    assert row.muted_until is not None and abs(row.muted_until - until) < timedelta(seconds=1)
     url = f"/communities/{community_id}/posts"
-    t0 = utcnow() - timedelta(minutes=1)  # every explicit time below is already past
-    joined = {"membership_id": str(uuid7()), "role": "member", "joined_at": t0.isoformat()}
-
-    # Removed (newer) is delivered before the join it followed: the join must not win.
-    gone = uuid.uuid4()
-    removed = _member_event(
-        feed,
-        "removed",
-        community_id,
-        gone,
-        t0 + timedelta(seconds=2),
-        membership_id=joined["membership_id"],
-        removed_by=None,
-        reason="spam",
-        removed_at=t0.isoformat(),
-    )
-    assert await feed.deliver(memberships, removed)
-    assert await feed.deliver(
-        memberships, _member_event(feed, "joined", community_id, gone, t0, **joined)
-    )
-    row = await _membership(content, community_id, gone)
-    assert row.status == "removed"
-    assert str(row.membership_id) == joined["membership_id"]  # an old fact may fill a gap
-    r = await content.client.post(url, json=POST, headers=identities.headers(gone))
-    assert r.status_code == 403
-
-    # A mute delivered before the join does not make anyone a member; the late join does.
-    quiet = uuid.uuid4()
-    until = t0 + timedelta(hours=1)
-    mute = _member_event(
-        feed,
-        "muted",
-        community_id,
-        quiet,
-        t0 + timedelta(seconds=1),
-        muted_until=until.isoformat(),
-        reason="x",
-        muted_at=t0.isoformat(),
-    )
-    assert await feed.deliver(memberships, mute)
-    assert (await _membership(content, community_id, quiet)).status is None
-    r = await content.client.post(url, json=POST, headers=identities.headers(quiet))
-    assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:not-a-member"
-    assert await feed.deliver(
-        memberships, _member_event(feed, "joined", community_id, quiet, t0, **joined)
-    )
-    r = await content.client.post(url, json=POST, headers=identities.headers(quiet))
+    r = await content.client.post(url, json=POST, headers=identities.headers(user))
     assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:muted"
 
-    # The lift (newer) then the mute again (older, redelivered): still lifted.
-    lift = _member_event(
-        feed,
-        "muted",
-        community_id,
-        quiet,
-        t0 + timedelta(seconds=3),
-        muted_until=(t0 + timedelta(seconds=3)).isoformat(),
-        reason="y",
-        muted_at=t0.isoformat(),
-    )
-    assert await feed.deliver(memberships, lift)
-    stale = mute.model_copy(update={"id": uuid7()})
-    assert await feed.deliver(memberships, stale)
-    r = await content.client.post(url, json=POST, headers=identities.headers(quiet))
-    assert r.status_code == 201, r.text
-
-    # Role changes: the newer role stays.
-    for role, delay in (("moderator", 5), ("admin", 4)):
-        event = _member_event(
-            feed,
-            "role_changed",
-            community_id,
-            quiet,
-            t0 + timedelta(seconds=delay),
-            old_role="member",
-            new_role=role,
-            changed_by=str(uuid.uuid4()),
-            changed_at=t0.isoformat(),
-        )
-        assert await feed.deliver(memberships, event)
-    assert (await _membership(content, community_id, quiet)).role == "moderator"
+    # An exit delivered before the join it followed: the join never resurrects the member.
+    gone = uuid.uuid4()
+    join = snaps.membership(cid, gone)
+    removed = snaps.membership(cid, gone, status="removed")
+    assert await feed.deliver(memberships, removed)
+    assert await feed.deliver(memberships, join)
+    assert (await _membership(content, community_id, gone)).status == "removed"
+    r = await content.client.post(url, json=POST, headers=identities.headers(gone))
+    assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:not-a-member"
 
 
-async def test_community_events_out_of_order(
+async def test_community_snapshots_out_of_order(
     content: RunningService, feed: Any, identities: Identities
 ) -> None:
     community_id, owner = uuid.uuid4(), uuid.uuid4()
-    t0 = utcnow() - timedelta(minutes=1)
-
-    def community_event(fact: str, at: datetime, **data: Any) -> Any:
-        return feed.envelope(
-            f"hearth.members.community.{fact}.v1",
-            {"community_id": str(community_id), **data},
-            time=at,
-        )
-
-    # Archived and a rename arrive before the creation they followed.
-    archived = community_event(
-        "archived", t0 + timedelta(seconds=2), archived_by=str(owner), archived_at=t0.isoformat()
-    )
-    assert await feed.deliver(memberships, archived)
-    renamed = community_event(
-        "updated",
-        t0 + timedelta(seconds=1),
-        changed=["name"],
-        name="Renamed",
-        kind="customer",
-        join_policy="open",
-        visibility="public",
-        updated_at=t0.isoformat(),
-    )
-    assert await feed.deliver(memberships, renamed)
-    created = community_event(
-        "created",
-        t0,
-        name="Original",
-        kind="customer",
-        join_policy="open",
-        visibility="private",
-        owner_id=str(owner),
-        created_at=t0.isoformat(),
-    )
-    assert await feed.deliver(memberships, created)
+    snaps = feed.snapshots
+    created = snaps.community(community_id, owner, name="Original", visibility="private")
+    renamed = snaps.community(community_id, owner, name="Renamed", visibility="public")
+    archived = snaps.community(community_id, owner, name="Renamed", archived=True)
+    for envelope in (archived, renamed, created):  # newest first
+        assert await feed.deliver(memberships, envelope)
     async with content.runtime.db.session() as session:
         row = await session.get(Community, community_id)
-    assert row is not None and row.archived
-    assert row.name == "Renamed" and row.visibility == "public"  # the newer update wins
-    assert row.owner_id == owner and row.created_at is not None  # the creation filled the gaps
+    assert row is not None and row.archived and row.version == 3
+    assert (row.name, row.visibility, row.owner_id) == ("Renamed", "public", owner)
 
     await feed.member(str(community_id), owner, role="owner")
     url = f"/communities/{community_id}/posts"
     r = await content.client.post(url, json=POST, headers=identities.headers(owner))
     assert r.status_code == 409 and r.json()["type"] == "urn:hearth:problem:community-archived"
 
-    restored = community_event(
-        "restored", t0 + timedelta(seconds=3), restored_by=str(owner), restored_at=t0.isoformat()
-    )
+    restored = snaps.community(community_id, owner, name="Renamed")
     assert await feed.deliver(memberships, restored)
     # The archive redelivered later (older than the restore) does not archive it again.
-    assert await feed.deliver(memberships, archived.model_copy(update={"id": uuid7()}))
+    assert await feed.deliver(memberships, redelivered(archived))
     r = await content.client.post(url, json=POST, headers=identities.headers(owner))
     assert r.status_code == 201, r.text

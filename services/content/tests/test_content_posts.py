@@ -282,16 +282,10 @@ async def test_private_muted_and_departed_members_are_refused(
     r = await content.client.post(url, json=POST, headers=identities.headers(owner))
     assert r.status_code == 201
 
-    # Set directly to test the private case; members' mute/leave events writing these same
-    # columns are tested in test_content_member_lifecycle.py.
-    await feed.member(private, muted)
+    # Members' real mute/leave reaching content is tested in test_content_member_lifecycle.py.
+    await feed.member(private, muted, muted_until=utcnow() + timedelta(hours=1))
     await feed.member(private, departed)
-    async with content.runtime.db.session() as session:
-        row = await session.get(Membership, (uuid.UUID(private), muted))
-        row.muted_until = utcnow() + timedelta(hours=1)
-        gone = await session.get(Membership, (uuid.UUID(private), departed))
-        gone.status = "left"
-        await session.commit()
+    await feed.member(private, departed, status="left")
     r = await content.client.post(url, json=POST, headers=identities.headers(muted))
     assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:muted"
     r = await content.client.post(url, json=POST, headers=identities.headers(departed))

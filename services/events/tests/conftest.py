@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 from sqlalchemy import func
@@ -12,8 +13,8 @@ from sqlmodel import col, select
 from hearth_events.app import definition
 from hearth_events.models import CommunityMembership
 from servicekit.events import Envelope
-from servicekit.ids import utcnow, uuid7
-from servicekit.testing.harness import Broker, RunningService, eventually, relay_envelope
+from servicekit.testing.harness import Broker, RunningService, eventually
+from servicekit.testing.membership import Snapshots
 from servicekit.testing.plugin import Launch
 
 
@@ -24,27 +25,28 @@ async def events(launch: Launch) -> RunningService:
 
 
 class Directory:
-    """Plays the members service: publishes member.joined facts and waits until events has them."""
+    """Plays the members service: publishes membership snapshots and waits until events has them.
+
+    The snapshots are members' own (servicekit.testing.membership: checked by members' models).
+    """
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
+        self.snapshots = Snapshots()
+
+    async def membership(
+        self, community_id: uuid.UUID, user_id: uuid.UUID, role: str = "member", **state: Any
+    ) -> Envelope:
+        """Publish the membership's next snapshot, as members' relay would."""
+        envelope = self.snapshots.membership(community_id, user_id, role=role, **state)
+        await self.broker.publish(envelope)
+        return envelope
 
     async def joined(
         self, community_id: uuid.UUID, user_id: uuid.UUID, role: str = "member"
     ) -> None:
-        """Publish members' member.joined.v1 for one person, as members' relay would."""
-        await self.broker.publish(
-            relay_envelope(
-                "hearth.members.member.joined.v1",
-                subject=str(community_id),
-                community_id=str(community_id),
-                user_id=str(user_id),
-                membership_id=str(uuid7()),
-                role=role,
-                joined_at=utcnow().isoformat(),
-                channel=None,
-            )
-        )
+        """Publish one person's active membership."""
+        await self.membership(community_id, user_id, role)
 
     async def community(
         self, service: RunningService, members: int = 0

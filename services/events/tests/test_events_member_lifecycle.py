@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from hearth_events.models import CommunityMembership
 from hearth_members.app import definition as members_definition
-from servicekit.events import Envelope
-from servicekit.ids import utcnow, uuid7
-from servicekit.testing.harness import (
-    Broker,
-    Identities,
-    RunningService,
-    eventually,
-    relay_envelope,
-)
+from servicekit.ids import utcnow
+from servicekit.testing.harness import Broker, Identities, RunningService, eventually
+from servicekit.testing.membership import redelivered
 
 OPERATOR = uuid.UUID("00000000-0000-7000-8000-000000000001")
 
@@ -112,12 +106,8 @@ async def test_removed_and_departed_members_cannot_register(
     assert r.status_code == 201, r.text
 
 
-def _at(envelope: Envelope, when: datetime) -> Envelope:
-    return envelope.model_copy(update={"time": when})
-
-
-async def test_an_older_join_never_resurrects_a_removed_member(
-    events: RunningService, identities: Identities, directory, broker: Broker
+async def test_an_older_snapshot_never_resurrects_a_removed_member(
+    events: RunningService, identities: Identities, directory: Any, broker: Broker
 ) -> None:
     community_id, [member] = await directory.community(events, members=1)
     r = await events.client.post(
@@ -128,62 +118,26 @@ async def test_an_older_join_never_resurrects_a_removed_member(
     assert r.status_code == 201, r.text
     register = f"/activities/{r.json()['id']}/registrations"
 
-    t0 = utcnow() - timedelta(minutes=1)
-    user, membership_id = uuid.uuid4(), uuid7()
-    ids = {"subject": str(community_id), "community_id": str(community_id), "user_id": str(user)}
-    removed = relay_envelope(
-        "hearth.members.member.removed.v1",
-        **ids,
-        membership_id=str(membership_id),
-        removed_by=None,
-        reason="spam",
-        cause="manual",
-        removed_at=t0.isoformat(),
-    )
-    joined = relay_envelope(
-        "hearth.members.member.joined.v1",
-        **ids,
-        membership_id=str(membership_id),
-        role="member",
-        joined_at=t0.isoformat(),
-        channel=None,
-        unknown_field={"ignored": True},
-    )
-    # The newer fact first, then the older join (a redelivery, or a slow publisher).
-    await broker.publish(_at(removed, t0 + timedelta(seconds=2)))
-    await broker.publish(_at(joined, t0))
-    # The late join fills what was unknown (its membership id) but not the status.
-    await _until(events, community_id, user, lambda m: m.membership_id == membership_id)
+    snaps = directory.snapshots
+    user = uuid.uuid4()
+    joined = snaps.membership(community_id, user)
+    removed = snaps.membership(community_id, user, status="removed")
+    # The newer state first, then the older join (a redelivery, or a slow replica).
+    await broker.publish(removed)
+    await broker.publish(joined)
+    # Role changes out of order: the newer role stays; the older one is ignored.
+    promoted = snaps.membership(community_id, member, role="admin")
+    demoted = snaps.membership(community_id, member, role="moderator")
+    await broker.publish(demoted)
+    await broker.publish(redelivered(promoted))
+    marker = uuid.uuid4()  # a later message on the same stream: once it is in, all were handled
+    await directory.membership(community_id, marker, status="left")
+    await _until(events, community_id, marker, lambda m: m.status == "left")
+
     row = await _row(events, community_id, user)
-    assert row is not None and row.status == "removed" and row.role == "member"
+    assert row is not None and row.status == "removed" and row.version == 2
     r = await events.client.post(register, headers=identities.headers(user))
     assert r.status_code == 403
-
-    # Role changes out of order: the newer role stays; the older one is ignored.
-    for role, delay in (("moderator", 5), ("admin", 4)):
-        changed = relay_envelope(
-            "hearth.members.member.role_changed.v1",
-            subject=str(community_id),
-            community_id=str(community_id),
-            user_id=str(member),
-            old_role="member",
-            new_role=role,
-            changed_by=str(uuid.uuid4()),
-            changed_at=t0.isoformat(),
-        )
-        await broker.publish(_at(changed, utcnow() + timedelta(seconds=delay)))
-    marker = uuid.uuid4()  # a later fact on the same stream: once it is in, both were handled
-    await broker.publish(
-        relay_envelope(
-            "hearth.members.member.left.v1",
-            subject=str(community_id),
-            community_id=str(community_id),
-            user_id=str(marker),
-            membership_id=str(uuid7()),
-            left_at=t0.isoformat(),
-        )
-    )
-    await _until(events, community_id, marker, lambda m: m.status == "left")
     row = await _row(events, community_id, member)
     assert row is not None and row.role == "moderator" and row.status == "active"
     r = await events.client.post(register, headers=identities.headers(member))

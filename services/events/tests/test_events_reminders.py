@@ -25,7 +25,6 @@ from servicekit.testing.harness import (
     Identities,
     RunningService,
     eventually,
-    relay_envelope,
 )
 from servicekit.testing.plugin import Launch
 
@@ -102,16 +101,7 @@ async def test_registrants_are_reminded_once_before_the_start(
     # The activity three days away is not due yet. One of its registrants leaves the community
     # before it is: passed over when its turn comes, not reminded.
     leaver = users[3]
-    await broker.publish(
-        relay_envelope(
-            "hearth.members.member.left.v1",
-            subject=str(community_id),
-            community_id=str(community_id),
-            user_id=str(leaver),
-            membership_id=str(uuid.uuid4()),
-            left_at=utcnow().isoformat(),
-        )
-    )
+    await directory.membership(community_id, leaver, status="left")
 
     async def left() -> bool:
         async with events.runtime.db.session() as session:
