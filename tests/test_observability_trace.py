@@ -25,7 +25,7 @@ from servicekit.testing.backends import Backends, free_port
 from servicekit.testing.harness import eventually
 from servicekit.testing.platform import Platform
 
-JOINED = "consume hearth.members.member.joined.v1"
+JOINED = "consume hearth.members.membership.snapshot.v1"
 # Only what the trace crosses: fewer processes start in half the time on two cores.
 TRACED_CONTEXTS = ("members", "content")
 
@@ -208,7 +208,7 @@ async def test_without_client_context_the_gateway_starts_the_trace(
     async def consumed() -> bool:
         spans = collector.of_trace(trace_id)
         names = {(s["service"], s["name"]) for s in spans}
-        assert ("hearth-content", "consume hearth.members.community.created.v1") in names, names
+        assert ("hearth-content", "consume hearth.members.community.snapshot.v1") in names, names
         return True
 
     await eventually(consumed, timeout=20)
