@@ -452,7 +452,7 @@ async def test_stopping_finishes_the_delivery_in_hand_and_hands_back_the_rest(
 
 
 def test_backoff_is_exponential_capped_and_jittered(monkeypatch) -> None:
-    import hearth_gateway.webhooks as webhooks
+    import servicekit.backoff as webhooks  # the one back-off helper the policy uses
 
     policy = WebhookPolicy(
         max_attempts=15,

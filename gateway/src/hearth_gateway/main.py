@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,17 +35,15 @@ from hearth_gateway.webhook_keys import load_keyring
 from hearth_gateway.webhooks import CONSUMER as WEBHOOK_CONSUMER
 from hearth_gateway.webhooks import WebhookDispatcher, WebhookPolicy, WebhookStore
 from servicekit.db import Database
-from servicekit.events import stream_name, validate_prefix
+from servicekit.events import stream_name
 from servicekit.identity import AssertionSigner
 from servicekit.input_guard import ControlCharacterGuard
 from servicekit.logging import configure_logging
-from servicekit.messaging import NatsConnection
 from servicekit.metrics import EdgeMetrics, HttpMetricsMiddleware, metrics_router
 from servicekit.migrations import upgrade_async
-from servicekit.outbox import Outbox
 from servicekit.problems import install_problem_handlers
-from servicekit.relay import OutboxRelay
 from servicekit.telemetry import setup_tracing
+from servicekit.wiring import EventWiring
 
 log = logging.getLogger(__name__)
 
@@ -140,21 +136,9 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
     # relay publishes the gateway's own events (stream HEARTH_GATEWAY) through it. Both exist
     # always, so /metrics and /admin/outbox read the outbox, but connect and run only with
     # webhooks, the one source of the gateway's events.
-    prefix = validate_prefix(settings.subject_prefix)
-    nats = NatsConnection(settings.nats_url, name="hearth-gateway")
-    relay = OutboxRelay(
-        db,
-        models.kit,
-        nats,
-        context="gateway",
-        subject_prefix=prefix,
-        batch_size=settings.relay_batch_size,
-        poll_seconds=settings.relay_poll_seconds,
-        retention_hours=settings.outbox_retention_hours,
-        stream_max_age_days=settings.stream_max_age_days,
-        stream_replicas=settings.stream_replicas,
-    )
-    outbox = Outbox(models.kit, source="/hearth/gateway", subject_prefix=prefix)
+    # servicekit's EventWiring, as in every service: built always, started only with webhooks.
+    wiring = EventWiring(db, models.kit, settings, context="gateway")
+    prefix, nats, relay, outbox = wiring.prefix, wiring.nats, wiring.relay, wiring.outbox
     dispatcher = None
     if settings.webhooks_enabled:
         dispatcher = WebhookDispatcher(
@@ -209,25 +193,15 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         await proxy.start()
         await accounts.start()
         await authenticator.start()
-        relay_task = None
         if dispatcher is not None:
-            nats.start()
-            relay_task = asyncio.create_task(relay.run(), name="gateway-outbox-relay")
+            wiring.start()
             await dispatcher.start()
         try:
             yield
         finally:
             if dispatcher is not None:
                 await dispatcher.close()
-            if relay_task is not None:
-                relay.stop()  # finishes the batch in hand; what is left waits in the outbox
-                try:
-                    await asyncio.wait_for(relay_task, 5)
-                except (TimeoutError, asyncio.CancelledError):
-                    relay_task.cancel()
-                with contextlib.suppress(Exception):
-                    await relay.close()
-            await nats.close()
+            await wiring.stop()  # the relay finishes its batch; what is left waits in the outbox
             await authenticator.close()
             await accounts.close()
             await proxy.close()

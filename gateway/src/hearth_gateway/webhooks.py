@@ -22,11 +22,8 @@ import asyncio
 import builtins
 import contextlib
 import fnmatch
-import hashlib
-import hmac
 import json
 import logging
-import random
 import secrets
 import time
 import uuid
@@ -42,6 +39,7 @@ from yarl import URL
 from hearth_gateway.events import WebhookDisabled
 from hearth_gateway.models import webhook_deliveries, webhook_subscriptions
 from hearth_gateway.webhook_targets import PublicOnlyResolver, TargetRefused, literal_refusal
+from servicekit import backoff, signing
 from servicekit.crypto import DecryptionError, Keyring
 from servicekit.db import Database, affected_rows, upsert_insert
 from servicekit.events import CE_TYPE_PREFIX, Envelope, stream_name
@@ -55,28 +53,14 @@ CONSUMER = "gateway__webhooks"
 SIGNATURE_HEADER = "Hearth-Signature"
 
 
-def _mac(secret: str, timestamp: int, body: bytes) -> str:
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
 def sign(secret: str, timestamp: int, body: bytes, *, also: Sequence[str] = ()) -> str:
     """The Hearth-Signature header value: one `v1=` per secret (`also`: a rolled-over one)."""
-    macs = [f"v1={_mac(s, timestamp, body)}" for s in (secret, *also)]
-    return ",".join([f"t={timestamp}", *macs])
+    return signing.sign([secret, *also], body, timestamp)
 
 
 def verify_signature(secret: str, header: str, body: bytes, *, tolerance: int = 300) -> bool:
-    """What a receiver does: recompute, compare each v1 in constant time, refuse stale times."""
-    parts = [p.strip().split("=", 1) for p in header.split(",")]
-    pairs = [(p[0], p[1]) for p in parts if len(p) == 2]
-    try:
-        timestamp = int(next(v for k, v in pairs if k == "t"))
-    except (StopIteration, ValueError):
-        return False
-    if abs(time.time() - timestamp) > tolerance:
-        return False
-    expected = _mac(secret, timestamp, body)
-    return any(hmac.compare_digest(expected, v) for k, v in pairs if k == "v1")
+    """What a receiver does (servicekit.signing.verify): any v1, constant time, recent t."""
+    return signing.verify(header, body, [secret], tolerance=tolerance)
 
 
 def new_secret() -> str:
@@ -113,8 +97,13 @@ class WebhookPolicy:
 
     def backoff(self, attempts: int) -> float:
         """Seconds before the next attempt: exponential, capped, with +-20% jitter."""
-        delay = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** (attempts - 1))
-        return delay * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
+        return backoff.delay(
+            attempts,
+            base=self.backoff_base_seconds,
+            cap=self.backoff_cap_seconds,
+            low=0.8,
+            high=1.2,
+        )
 
 
 SECRET_COLUMNS = ("secret_encrypted", "previous_secret_encrypted")

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from servicekit.backoff import delay as backoff_delay
 from servicekit.db import Database
 from servicekit.events import Envelope, context_of, nats_subject, stream_name
 from servicekit.ids import utcnow, uuid7
@@ -269,7 +270,7 @@ class ConsumerRuntime:
         return await js.pull_subscribe_bind(self.consumer.name, stream)
 
     async def _loop(self, context: str) -> None:
-        delay = 0.2
+        failures = 0
         while not self.stopping:
             if not self.nats.connected or self.nats.js is None:
                 await asyncio.sleep(0.2)
@@ -278,10 +279,10 @@ class ConsumerRuntime:
                 sub = await self._bind(context)
             except Exception as exc:
                 log.warning("consumer %s cannot bind to %s: %s", self.consumer.name, context, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                failures += 1
+                await asyncio.sleep(backoff_delay(failures, base=0.2, cap=5.0, low=1.0))
                 continue
-            delay = 0.2
+            failures = 0
             self.rebind[context] = False
             try:
                 await self._pull(context, sub)

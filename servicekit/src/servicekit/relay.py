@@ -11,6 +11,7 @@ from nats.errors import NoRespondersError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from servicekit import backoff
 from servicekit.db import Database, affected_rows
 from servicekit.events import Envelope
 from servicekit.ids import utcnow
@@ -98,14 +99,14 @@ class OutboxRelay:
             self._running = False
 
     async def _loop(self) -> None:
-        backoff = 0.1
+        failures = 0
         last_cleanup = 0.0
         loop = asyncio.get_running_loop()
         while not self._stopping:
             self._reconnected.clear()  # before the attempt, so a reconnect during it counts
             try:
                 published = await self.publish_pending()
-                backoff = 0.1
+                failures = 0
                 if loop.time() - last_cleanup > 60:
                     await self.cleanup()
                     last_cleanup = loop.time()
@@ -114,12 +115,14 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("outbox relay: %s; retrying in %.1fs", exc, backoff)
+                failures += 1
+                # No jitter: one relay per context holds the lease, nobody to fall in step with.
+                wait = backoff.delay(failures, base=0.1, cap=MAX_BACKOFF_SECONDS, low=1.0)
+                log.warning("outbox relay: %s; retrying in %.1fs", exc, wait)
                 try:  # the broker coming back ends the wait: publish the backlog at once
-                    await asyncio.wait_for(self._reconnected.wait(), backoff)
+                    await asyncio.wait_for(self._reconnected.wait(), wait)
                 except TimeoutError:
                     pass
-                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)

@@ -16,13 +16,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from servicekit.consumer import ConsumerRuntime, EventConsumer
 from servicekit.db import Database
-from servicekit.events import validate_prefix
-from servicekit.messaging import NatsConnection
 from servicekit.migrations import Revisions, revisions
-from servicekit.outbox import Outbox
-from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.tables import KitTables
+from servicekit.wiring import EventWiring
 
 log = logging.getLogger(__name__)
 
@@ -64,27 +61,14 @@ class ServiceRuntime:
     def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
         self.definition = definition
         self.settings = settings
-        prefix = validate_prefix(settings.subject_prefix)
         self.db = Database(settings.database_url)
         self.db.session_info[RUNTIME_INFO_KEY] = self
         for install in definition.on_database:
             install(self.db)
-        self.nats = NatsConnection(settings.nats_url, name=f"hearth-{definition.context}")
-        self.outbox = Outbox(
-            definition.tables, source=f"/hearth/{definition.context}", subject_prefix=prefix
-        )
-        self.relay = OutboxRelay(
-            self.db,
-            definition.tables,
-            self.nats,
-            context=definition.context,
-            subject_prefix=prefix,
-            batch_size=settings.relay_batch_size,
-            poll_seconds=settings.relay_poll_seconds,
-            retention_hours=settings.outbox_retention_hours,
-            stream_max_age_days=settings.stream_max_age_days,
-            stream_replicas=settings.stream_replicas,
-        )
+        self.wiring = EventWiring(self.db, definition.tables, settings, context=definition.context)
+        self.nats = self.wiring.nats
+        self.outbox = self.wiring.outbox
+        self.relay = self.wiring.relay
         # What /readyz compares the database with, read once: a pod of this release is ready
         # only on a schema migrated this far. None for a service without Alembic migrations.
         self.revisions: Revisions | None = (
@@ -95,9 +79,8 @@ class ServiceRuntime:
 
         self.idempotency_keyring = idempotency.keyring_from(settings)
         self._kernel_background = [idempotency.sweep_loop]
-        self._tasks: list[asyncio.Task[None]] = []
         self._background: list[asyncio.Task[None]] = []
-        self.consumers: list[ConsumerRuntime] = []
+        self.consumers: list[ConsumerRuntime] = self.wiring.consumers
 
     @property
     def tables(self) -> KitTables:
@@ -106,23 +89,9 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         """Connect in the background and start the relay and every consumer."""
-        self.nats.start()
-        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        self.wiring.start()
         for consumer in self.definition.consumers:
-            self.consumers.append(
-                consumer.start(
-                    db=self.db,
-                    tables=self.tables,
-                    nats=self.nats,
-                    subject_prefix=self.settings.subject_prefix,
-                    max_deliver=self.settings.consumer_max_deliver,
-                    ack_wait=self.settings.consumer_ack_wait_seconds,
-                    drain_seconds=self.settings.consumer_drain_seconds,
-                    backoff=self.settings.consumer_backoff_seconds,
-                    stream_max_age_days=self.settings.stream_max_age_days,
-                    stream_replicas=self.settings.stream_replicas,
-                )
-            )
+            self.wiring.start_consumer(consumer)
         for loop in [*self._kernel_background, *self.definition.background]:
             name = getattr(loop, "__name__", "background")
             self._background.append(asyncio.create_task(self._guarded(loop), name=name))
@@ -140,18 +109,7 @@ class ServiceRuntime:
         for task in self._background:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
-        for consumer in self.consumers:
-            await consumer.stop()
-        self.relay.stop()
-        for task in self._tasks:
-            try:
-                await asyncio.wait_for(task, 5)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
-            except Exception:
-                log.exception("background task failed during shutdown")
-        await self.relay.close()
-        await self.nats.close()
+        await self.wiring.stop()
         await self.db.dispose()
 
 

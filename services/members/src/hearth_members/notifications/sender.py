@@ -41,6 +41,7 @@ from hearth_members.notifications.models import (
     NotificationDelivery,
 )
 from hearth_members.settings import MembersSettings
+from servicekit import backoff
 from servicekit.db import affected_rows
 from servicekit.ids import utcnow
 from servicekit.periodic import periodic
@@ -80,10 +81,9 @@ def wake_event(runtime: ServiceRuntime) -> asyncio.Event:
 
 def retry_delay(*, attempts: int, base: float, cap: float, rand: Any = random.random) -> float:
     """Seconds before the next attempt after `attempts` failed ones: capped, half jittered."""
-    ceiling = min(cap, base * 2 ** min(attempts - 1, 32))
     # Half fixed, half random: replicas and receivers recovering together do not retry in
     # lockstep, and a retry never comes immediately.
-    return ceiling / 2 + rand() * ceiling / 2
+    return backoff.delay(attempts, base=base, cap=cap, low=0.5, rand=rand)
 
 
 @dataclass(frozen=True)
