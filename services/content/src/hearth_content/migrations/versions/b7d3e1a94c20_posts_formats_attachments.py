@@ -1,4 +1,5 @@
-"""posts formats: kinds, authorship, rendered body, revisions, soft delete, pin/feature/lock, shares
+"""posts formats: kinds, authorship, rendered body, revisions, soft delete, pin/feature/lock,
+shares, and attachments
 
 Existing posts become member-submitted articles; their body_html is rendered from the stored
 Markdown source here, so no post is served without its sanitized HTML.
@@ -79,6 +80,22 @@ def upgrade() -> None:
     op.create_index(
         "ix_post_revisions_post_id_number", "post_revisions", ["post_id", "number"], unique=True
     )
+    op.create_table(
+        "attachments",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("post_id", sa.Uuid(), nullable=False),
+        sa.Column("uploader_id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("content_type", sa.String(100), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("filename", sa.String(255), nullable=False),
+        sa.Column("width", sa.Integer(), nullable=True),
+        sa.Column("height", sa.Integer(), nullable=True),
+        sa.Column("storage_key", sa.String(300), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_attachments_post_id", "attachments", ["post_id"], unique=False)
     _render_existing_bodies()
 
 
@@ -98,6 +115,8 @@ def _render_existing_bodies() -> None:
 
 def downgrade() -> None:
     """Downgrade schema."""
+    op.drop_index("ix_attachments_post_id", table_name="attachments")
+    op.drop_table("attachments")
     op.drop_index("ix_post_revisions_post_id_number", table_name="post_revisions")
     op.drop_table("post_revisions")
     with op.batch_alter_table("posts") as batch:
