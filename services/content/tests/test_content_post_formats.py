@@ -109,6 +109,12 @@ async def test_kinds_authorship_and_link_urls(
     link = {"title": "Given by the client", "format": "link", "url": "https://example.com/x"}
     r = await content.client.post(url, json=link, headers=identities.headers(member))
     assert r.status_code == 201 and r.json()["title"] == "Given by the client"
+    image = {"title": "Pictures", "format": "image"}  # its files come as attachments
+    r = await content.client.post(url, json=image, headers=identities.headers(member))
+    assert r.status_code == 201 and r.json()["url"] is None
+    r = await content.client.post(url, json={"title": "L", "format": "link"},
+                                  headers=identities.headers(member))  # fmt: skip
+    assert r.status_code == 422
     question = {"title": "Why?", "body": "Tell me", "format": "text", "kind": "question"}
     r = await content.client.post(url, json=question, headers=identities.headers(member))
     assert r.status_code == 201 and r.json()["accepted_answer_id"] is None
@@ -306,6 +312,8 @@ async def test_share_into_a_community_of_the_sharer(
     assert r.json()["share_count"] == 1
     r = await content.client.get(f"/posts/{share['id']}", headers=identities.headers(reader))
     assert r.status_code == 200
+    r = await content.client.get(f"/communities/{target}/posts", headers=identities.headers(reader))
+    assert [p["id"] for p in r.json()["items"]] == [share["id"]]
     # A private community's post never travels.
     secret = await _published(content, feed, identities, private, sharer)
     r = await content.client.post(
@@ -318,6 +326,8 @@ async def test_share_into_a_community_of_the_sharer(
     assert r.status_code == 204
     r = await content.client.get(f"/posts/{share['id']}", headers=identities.headers(reader))
     assert r.status_code == 404
+    r = await content.client.get(f"/communities/{target}/posts", headers=identities.headers(reader))
+    assert r.json()["items"] == []
 
     async def shared() -> list:
         return [

@@ -207,8 +207,9 @@ class PostCreate(PostBase):
                 raise ValueError("a text post needs a body")
             if self.url is not None:
                 raise ValueError("a text post has no url")
-        elif self.url is None:
-            raise ValueError(f"a {self.format} post needs a url")
+        elif self.format == PostFormat.link and self.url is None:
+            # Media and file posts may instead carry attachments (POST /posts/{id}/attachments).
+            raise ValueError("a link post needs a url")
         return self
 
 

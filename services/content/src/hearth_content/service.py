@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import aliased
 from sqlmodel import col, or_, select
 
 from hearth_content.events import (
@@ -153,6 +154,10 @@ async def list_posts(
         stmt = stmt.where(
             or_(col(Post.status) == PostStatus.published, col(Post.author_id) == actor.subject),
             col(Post.deleted_at).is_(None),
+            # A share is listed only while its original is still out (published, not deleted).
+            or_(
+                col(Post.shared_from_id).is_(None), col(Post.shared_from_id).in_(_live_originals())
+            ),
         )
     if status is not None:
         stmt = stmt.where(col(Post.status) == status)
@@ -274,7 +279,7 @@ async def edit_post(
     for field in ("title", "body", "url"):
         new = getattr(data, field)
         if field in data.model_fields_set and new != getattr(post, field):
-            if field == "url" and post.format != "text" and new is None:
+            if field == "url" and post.format == "link" and new is None:
                 raise Problem(422, "url-required", "Unprocessable Content", "this post needs a url")
             if field == "url" and post.format == "text" and new is not None:
                 raise Problem(422, "no-url", "Unprocessable Content", "a text post has no url")
@@ -559,6 +564,14 @@ async def _readable_original(uow: UnitOfWork, original_id: uuid.UUID) -> Post:
             403, "not-shareable", "Forbidden", "posts of a private community cannot be shared"
         )
     return original
+
+
+def _live_originals() -> Any:
+    """Ids of posts a share may still point at: published and not deleted."""
+    original = aliased(Post)
+    return select(original.id).where(
+        original.status == PostStatus.published, col(original.deleted_at).is_(None)
+    )
 
 
 def _aware(value: datetime) -> datetime:
