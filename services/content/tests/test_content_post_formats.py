@@ -339,3 +339,24 @@ async def test_share_into_a_community_of_the_sharer(
     [event] = await eventually(shared)
     assert event.data["to_community_id"] == target and event.data["sharer_id"] == str(sharer)
     assert event.data["community_id"] == source and event.data["author_id"] == str(author)
+
+
+def test_sanitizer_alone_neutralizes_raw_html() -> None:
+    """Defence in depth: even HTML that got past the parser is cleaned by the allow-list."""
+    import nh3
+
+    from hearth_content import rendering
+
+    raw = (
+        '<p onclick="x()">hi<script>alert(1)</script></p><a href="javascript:alert(1)">a</a>'
+        '<img src="x" onerror="alert(1)"><iframe src="https://e.example"></iframe>'
+        '<a href="https://ok.example" style="color:red">ok</a>'
+    )
+    clean = nh3.clean(
+        raw,
+        tags=set(rendering.ALLOWED_TAGS),
+        attributes={k: set(v) for k, v in rendering.ALLOWED_ATTRIBUTES.items()},
+        url_schemes=set(rendering.URL_SCHEMES),
+    )
+    _inert(clean)
+    assert "style" not in clean and 'href="https://ok.example"' in clean
