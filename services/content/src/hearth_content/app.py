@@ -7,6 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_content import models
+from hearth_content.attachments import models as attachment_models  # noqa: F401  (its table)
+from hearth_content.attachments.routes import router as attachments_router
 from hearth_content.consumers import memberships, screening
 from hearth_content.routes import router
 from hearth_content.scheduler import scheduled_publisher
@@ -22,7 +24,7 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_content.app:create_app",
-    routers=[router],
+    routers=[router, attachments_router],
     consumers=[memberships, screening],
     background=[scheduled_publisher],
     default_port=8002,

@@ -79,3 +79,53 @@ class SuggestionAccepted(Event):
     community_id: uuid.UUID
     author_id: uuid.UUID
     accepted_at: datetime
+
+
+@event_type("content.post.edited.v1")
+class PostEdited(Event):
+    """An author or staff edited a post; `changed` names the fields, the revision keeps the rest."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    editor_id: uuid.UUID
+    revision: int
+    changed: list[str]
+    edited_at: datetime
+
+
+@event_type("content.post.deleted.v1")
+class PostDeleted(Event):
+    """A post was deleted (soft: hidden, kept as evidence for moderation)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    deleted_by: uuid.UUID
+    deleted_at: datetime
+
+
+@event_type("content.post.pinned.v1")
+class PostPinned(Event):
+    """A post was pinned in its community (`pinned` false: unpinned)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    pinned: bool
+    order: int | None = None
+    actor_id: uuid.UUID
+    at: datetime
+
+
+@event_type("content.post.shared.v1")
+class PostShared(Event):
+    """A member shared a post into another community (the share is its own post)."""
+
+    post_id: uuid.UUID
+    share_id: uuid.UUID
+    community_id: uuid.UUID
+    to_community_id: uuid.UUID
+    author_id: uuid.UUID
+    sharer_id: uuid.UUID
+    shared_at: datetime

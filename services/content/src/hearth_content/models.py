@@ -102,6 +102,27 @@ class PostFormat(StrEnum):
     image = "image"
     video = "video"
     audio = "audio"
+    file = "file"
+
+
+class PostKind(StrEnum):
+    """What a post is for; announcements are staff's alone."""
+
+    article = "article"
+    discussion = "discussion"
+    question = "question"
+    announcement = "announcement"
+
+
+class PostAuthorship(StrEnum):
+    """Who stands behind a post: staff, a member's submission (投稿), or a partner (外部合作)."""
+
+    staff = "staff"
+    member = "member"
+    partner = "partner"
+
+
+PARTNER_MAX = 200
 
 
 class PostStatus(StrEnum):
@@ -127,6 +148,20 @@ class PostBase(ContentModel):
     body: str = Field(default="", max_length=BODY_MAX, sa_type=Text)
     format: PostFormat = Field(default=PostFormat.text, sa_type=String(16))
     url: str | None = Field(default=None, max_length=URL_MAX)
+    kind: PostKind = Field(default=PostKind.article, sa_type=String(16))
+    # Partner content is marked with the partner organisation's name.
+    partner_name: str | None = Field(default=None, max_length=PARTNER_MAX)
+
+
+def _http(value: str | None) -> str | None:
+    """An absolute http(s) URL, stripped; never fetched by the server."""
+    if value is None:
+        return None
+    value = value.strip()
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("url must be an absolute http(s) URL")
+    return value
 
 
 class PostCreate(PostBase):
@@ -145,13 +180,13 @@ class PostCreate(PostBase):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = value.strip()
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("url must be an absolute http(s) URL")
-        return value
+        return _http(value)
+
+    @field_validator("partner_name")
+    @classmethod
+    def _strip_partner(cls, value: str | None) -> str | None:
+        value = value.strip() if value is not None else None
+        return value or None
 
     @field_validator("publish_at")
     @classmethod
@@ -172,8 +207,9 @@ class PostCreate(PostBase):
                 raise ValueError("a text post needs a body")
             if self.url is not None:
                 raise ValueError("a text post has no url")
-        elif self.url is None:
-            raise ValueError(f"a {self.format} post needs a url")
+        elif self.format == PostFormat.link and self.url is None:
+            # Media and file posts may instead carry attachments (POST /posts/{id}/attachments).
+            raise ValueError("a link post needs a url")
         return self
 
 
@@ -198,6 +234,87 @@ class Post(PostBase, table=True):
     publish_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     held_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    authorship: PostAuthorship = Field(default=PostAuthorship.member, sa_type=String(16))
+    # The rendered, sanitized HTML of `body` (the Markdown source); the only HTML clients get.
+    body_html: str = Field(default="", sa_type=Text)
+    # A question's accepted answer (a comment id, set once comments land).
+    accepted_answer_id: uuid.UUID | None = None
+    edited_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
+    # Soft delete: hidden from everyone but staff; the row stays as moderation's evidence.
+    deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    deleted_by: uuid.UUID | None = None
+    # Pinned posts of a community, ordered by `pin_order` (lower first).
+    pin_order: int | None = None
+    featured: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    comments_locked: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    # A share is its own post pointing at the original; the original counts its shares.
+    shared_from_id: uuid.UUID | None = Field(default=None, index=True)
+    share_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+class PostUpdate(ContentModel):
+    """Body of PATCH /posts/{post_id}: the fields an author may change (omitted ones stay)."""
+
+    title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)
+    body: str | None = Field(default=None, max_length=BODY_MAX)
+    url: str | None = Field(default=None, max_length=URL_MAX)
+    note: str | None = Field(default=None, max_length=500)
+
+    @field_validator("title")
+    @classmethod
+    def _strip_title(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not value:
+            raise ValueError("title must not be blank")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return _http(value)
+
+
+class PostRevision(ContentModel, table=True):
+    """One earlier state of a post: who changed it, when, and the fields as they were."""
+
+    __tablename__ = "post_revisions"
+    __table_args__ = (Index("ix_post_revisions_post_id_number", "post_id", "number", unique=True),)
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    post_id: uuid.UUID
+    number: int
+    editor_id: uuid.UUID
+    edited_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # The changed fields: {"title": {"from": ..., "to": ...}, ...}.
+    changes: dict[str, dict[str, str | None]] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False)
+    )
+    note: str | None = Field(default=None, max_length=500)
+
+
+class PostRevisionPublic(ContentModel):
+    """A revision as its author and staff see it."""
+
+    number: int
+    editor_id: uuid.UUID
+    edited_at: datetime
+    changes: dict[str, dict[str, str | None]]
+    note: str | None
+
+
+class PinRequest(ContentModel):
+    """Body of PUT /posts/{post_id}/pin: the place among the community's pinned posts."""
+
+    order: int = Field(default=0, ge=0, le=1000)
+
+
+class ShareRequest(ContentModel):
+    """Body of POST /posts/{post_id}/shares: the community to share into."""
+
+    community_id: uuid.UUID
 
 
 class PostPublic(PostBase):
@@ -212,3 +329,14 @@ class PostPublic(PostBase):
     publish_at: datetime | None
     published_at: datetime | None
     held_at: datetime | None
+    authorship: PostAuthorship
+    body_html: str
+    accepted_answer_id: uuid.UUID | None
+    edited_at: datetime | None
+    revision: int
+    deleted_at: datetime | None
+    pin_order: int | None
+    featured: bool
+    comments_locked: bool
+    shared_from_id: uuid.UUID | None
+    share_count: int

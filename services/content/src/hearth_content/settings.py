@@ -15,3 +15,12 @@ class ContentSettings(ServiceSettings):
     # How often the scheduled publisher looks for due calendar slots (a post goes out at most
     # this much after its publish_at).
     publish_tick_seconds: float = Field(default=5.0, gt=0, le=300)
+    # Attachments: local disk under this folder unless an S3 bucket is configured.
+    data_dir: str = "data/content"
+    attachments_dir: str | None = None  # default: <data_dir>/attachments
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None  # MinIO, Ceph, moto…; None: AWS itself
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None  # None: boto3's chain (IRSA, instance role, env)
+    s3_secret_access_key: str | None = None
+    s3_prefix: str = "attachments/"

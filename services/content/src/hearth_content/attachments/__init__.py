@@ -1,0 +1,1 @@
+"""Attachments of posts: sniffed, size-limited, EXIF-stripped uploads in pluggable storage."""
