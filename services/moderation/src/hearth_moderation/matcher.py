@@ -27,7 +27,8 @@ _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-
 _WORD_CHAR = re.compile(r"[0-9a-z\u00df-\u024f\u0370-\u03ff\u0400-\u04ff]")
 
 # Detector patterns, RE2 syntax. `view` says which view they read: e-mail and links need their
-# dots and @, phone numbers and IDs are read without separators ("138 0013 8000" is a number).
+# dots and @; phone numbers and evasions are read without separators ("138 0013 8000" is a
+# number, "加 . V" is 加v).
 _DETECTORS: dict[Detector, tuple[str, str]] = {
     Detector.link: (
         "plain",
@@ -35,15 +36,17 @@ _DETECTORS: dict[Detector, tuple[str, str]] = {
         r"|vip|shop|club|site|online|app|link|ly|tk)(?:/[^\s]*)?",
     ),
     Detector.phone: ("compact", r"(?:\+?86)?1[3-9][0-9]{9}|\+[0-9]{9,14}"),
+    # IDs keep their own separators (WeChat IDs may hold - and _), so these read `plain`.
     Detector.qq_wechat: (
-        "compact",
-        r"(?:qq|扣扣|企鹅|球球)(?:号)?[0-9]{5,11}"
-        r"|(?:微信|威信|薇信|维信|徽信|v信|vx|wx|weixin|wechat|加v)(?:号)?[a-z][-_a-z0-9]{5,19}",
+        "plain",
+        r"(?:qq|扣扣|企鹅|球球)[\s:：号]*[0-9]{5,11}"
+        r"|(?:微信|威信|薇信|维信|徽信|v信|vx|wx|weixin|wechat|加v)[\s:：号]*[a-z][-_a-z0-9]{5,19}",
     ),
     Detector.email: ("plain", r"[a-z0-9._%+-]+@[a-z0-9-]+(?:\.[a-z0-9-]+)*\.[a-z]{2,}"),
     Detector.evasion: (
         "compact",
-        r"(?:加|\+|添加|私)(?:v|vx|wx|微|薇|威|维|徽|q|扣|企鹅|我v)|(?:v|wx|q)我",
+        r"(?:加|添加|私)(?:v|vx|wx|微|薇|威|维|徽|q|扣|企鹅|我v)|(?:v|wx|q)我"
+        r"|v信|薇信|威信|徽信|维信",
     ),
 }
 

@@ -15,12 +15,13 @@ from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, StaffDep
 from servicekit.pagination import Page, PageDep, make_page
+from servicekit.types import CleanInput
 
 router = APIRouter(tags=["screenings"])
 rules_router = APIRouter(tags=["rules"])
 
 
-class RuleSetPublish(BaseModel):
+class RuleSetPublish(CleanInput):
     """A new version of a community's rule set."""
 
     model_config = ConfigDict(extra="forbid")
@@ -29,7 +30,7 @@ class RuleSetPublish(BaseModel):
     note: str | None = Field(default=None, max_length=500)
 
 
-class DryRunRequest(BaseModel):
+class DryRunRequest(CleanInput):
     """Sample text, screened against a draft rule set (or, without one, the current version)."""
 
     model_config = ConfigDict(extra="forbid")
