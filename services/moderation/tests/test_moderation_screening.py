@@ -121,7 +121,15 @@ async def test_screening_routes_and_refusals(
         "decision": "held",
         "reasons": ["banned_term:advertising"],
         "screened_at": event["screened_at"],
+        # Compatible additions: the verdict, the rule-set version that decided, every hit.
+        "verdict": "require_approval",
+        "rule_set_version": 0,
+        "hits": event["hits"],
+        "tags": [],
+        "censored_text": None,
     }
+    assert {h["reason"] for h in event["hits"]} == {"banned_term:advertising"}
+    assert sorted(h["text"].casefold() for h in event["hits"]) == held["matched_terms"]
 
     # Refusals: members (even of the community) may not read screenings.
     member = identities.headers(uuid.uuid4())

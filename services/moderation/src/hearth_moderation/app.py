@@ -7,8 +7,8 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_moderation import models
-from hearth_moderation.consumers import screening
-from hearth_moderation.routes import router
+from hearth_moderation.consumers import memberships, screening
+from hearth_moderation.routes import router, rules_router
 from hearth_moderation.settings import ModerationSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -21,8 +21,8 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router],
-    consumers=[screening],
+    routers=[router, rules_router],
+    consumers=[screening, memberships],
     default_port=8004,
 )
 

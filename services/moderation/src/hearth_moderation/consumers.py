@@ -1,4 +1,5 @@
-"""Moderation's subscriptions: every submitted post is screened automatically.
+"""Moderation's subscriptions: every submitted post is screened; members' snapshots feed the
+membership read model that rule management is authorized against.
 
 Payloads are parsed with moderation's own tolerant models (only the fields it needs, extra
 fields ignored), never with the producing service's classes.
@@ -7,20 +8,44 @@ fields ignored), never with the producing service's classes.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation import service
-from hearth_moderation.settings import ModerationSettings
-from hearth_moderation.terms import matcher_for
+from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope
 from servicekit.runtime import runtime_of
 
 screening = EventConsumer("moderation__screening")
+memberships = EventConsumer("moderation__memberships")
+
+
+class MembershipSnapshotV1(BaseModel):
+    """What moderation reads from hearth.members.membership.snapshot.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    membership_id: uuid.UUID
+    role: str
+    status: str
+    muted_until: datetime | None = None
+    joined_at: datetime
+    version: int
+
+
+@memberships.handles("hearth.members.membership.snapshot.v1", payload=MembershipSnapshotV1)
+async def on_membership_snapshot(
+    session: AsyncSession, envelope: Envelope, data: MembershipSnapshotV1
+) -> None:
+    """Take a membership's whole state when it is newer than the one held."""
+    await service.apply_membership(uow=handler_uow(session), values=data.model_dump())
 
 
 class PostSubmittedV1(BaseModel):
@@ -47,6 +72,6 @@ async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
         author_id=data.author_id,
         title=data.title,
         body=data.body,
-        matcher=matcher_for(settings.banned_terms),
+        platform=platform_rules(settings.banned_terms),
         source_event_id=envelope.id,
     )

@@ -4,14 +4,22 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from servicekit.events import Event, event_type
 
 
 @event_type("moderation.screening.completed.v1")
 class ScreeningCompleted(Event):
-    """Automatic screening decided on a target: `approved`, or `held` for review with reasons."""
+    """Automatic screening decided on a target: `approved`, or `held` for review with reasons.
+
+    Later fields are optional additions (v1 stays compatible): `verdict` is `allow` or the most
+    severe action hit (block, require_approval, flag, censor, tag; block and require_approval
+    hold), `rule_set_version` the community's rule-set version that decided (0: platform defaults
+    only), `hits` every hit (rule, kind, action, start, end, text, reason, tag; offsets in the
+    screened text `title + "\n" + body`), `tags` the tags to apply, `censored_text` the text
+    with censor hits replaced when there are any.
+    """
 
     screening_id: uuid.UUID
     target_type: str
@@ -21,6 +29,25 @@ class ScreeningCompleted(Event):
     decision: str
     reasons: list[str]
     screened_at: datetime
+    verdict: str = "allow"
+    rule_set_version: int = 0
+    hits: list[dict[str, Any]] = []
+    tags: list[str] = []
+    censored_text: str | None = None
+
+
+@event_type("moderation.rule_set.published.v1")
+class RuleSetPublished(Event):
+    """A community's team published a new version of its rule set (screening uses it from now)."""
+
+    rule_set_id: uuid.UUID
+    community_id: uuid.UUID
+    version: int
+    author_id: uuid.UUID | None = None
+    words: int
+    regexes: int
+    detectors: list[str]
+    published_at: datetime
 
 
 @event_type("moderation.sanction.applied.v1")

@@ -1,10 +1,12 @@
-"""Moderation's tables: screenings (plus the kernel's outbox/inbox/dead letters)."""
+"""Moderation's tables: screenings, versioned rule sets, the membership read model (plus the
+kernel's outbox/inbox/dead letters)."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import JSON, Column, Index, String, UniqueConstraint
 from sqlalchemy.orm import registry
@@ -27,6 +29,7 @@ class TargetType(StrEnum):
     """What a screening looked at."""
 
     post = "post"
+    comment = "comment"
 
 
 class ScreeningDecision(StrEnum):
@@ -56,6 +59,18 @@ class Screening(ModerationModel, table=True):
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     source_event_id: uuid.UUID | None = None  # the event that asked for it, for the audit trail
     screened_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # The community rule-set version that decided (0: platform defaults only), the verdict
+    # (allow or the most severe action) and every hit, so a decision can always be explained.
+    rule_set_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    verdict: str = Field(
+        default="allow", max_length=32, sa_column_kwargs={"server_default": "allow"}
+    )
+    hits: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    tags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class ScreeningPublic(ModerationModel):
@@ -71,3 +86,54 @@ class ScreeningPublic(ModerationModel):
     reasons: list[str]
     source_event_id: uuid.UUID | None
     screened_at: datetime
+    rule_set_version: int
+    verdict: str
+    hits: list[dict[str, Any]]
+    tags: list[str]
+
+
+class RuleSetVersion(ModerationModel, table=True):
+    """One version of a community's rule set; a change never edits a row, it adds the next one."""
+
+    __tablename__ = "rule_set_versions"
+    __table_args__ = (UniqueConstraint("community_id", "version", name="uq_rule_set_version"),)
+
+    id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    community_id: uuid.UUID = Field(index=True)
+    version: int  # 1, 2, 3… per community; a concurrent change loses on the unique constraint
+    rules: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))  # a RuleSetDraft
+    author_id: uuid.UUID | None = None
+    note: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class RuleSetVersionPublic(ModerationModel):
+    """A rule-set version as its community's team sees it."""
+
+    id: uuid.UUID
+    community_id: uuid.UUID
+    version: int
+    rules: dict[str, Any]
+    author_id: uuid.UUID | None
+    note: str | None
+    created_at: datetime
+
+
+class Membership(ModerationModel, table=True):
+    """Read model: one person's place in one community, from members' snapshots (authorization)."""
+
+    __tablename__ = "memberships"
+
+    community_id: uuid.UUID = Field(primary_key=True)
+    user_id: uuid.UUID = Field(primary_key=True, index=True)
+    membership_id: uuid.UUID | None = None
+    role: str = Field(default="member", max_length=40)
+    status: str | None = Field(default=None, max_length=40)
+    muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+
+
+# Community roles that manage rules (with platform staff).
+RULE_MANAGERS = frozenset({"owner", "admin", "moderator"})

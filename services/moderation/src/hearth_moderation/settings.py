@@ -1,7 +1,10 @@
 """Moderation service settings (env prefix HEARTH_MODERATION_, falling back to HEARTH_)."""
 
+from functools import lru_cache
+
 from pydantic_settings import SettingsConfigDict
 
+from hearth_moderation.rules import Action, RuleSetDraft, WordRule
 from servicekit.settings import ServiceSettings
 
 # Starting lists for the community rules the seeds name (禁止广告 / 违法 / 攻击); a deployment
@@ -58,5 +61,21 @@ class ModerationSettings(ServiceSettings):
 
     service_name: str = "moderation"
     # Category -> terms. Matching is case-insensitive; whole words for spaced scripts, substrings
-    # for CJK (see terms.py). A category becomes the hold reason `banned_term:<category>`.
+    # for CJK (see matcher.py). A category becomes the hold reason `banned_term:<category>`.
     banned_terms: dict[str, list[str]] = DEFAULT_BANNED_TERMS
+
+
+def platform_rules(terms: dict[str, list[str]]) -> RuleSetDraft:
+    """The platform's default rule set: every banned term holds for approval, with its category."""
+    return _platform_rules(tuple((c, tuple(words)) for c, words in sorted(terms.items())))
+
+
+@lru_cache(maxsize=4)
+def _platform_rules(terms: tuple[tuple[str, tuple[str, ...]], ...]) -> RuleSetDraft:
+    return RuleSetDraft(
+        words=[
+            WordRule(term=t, action=Action.require_approval, reason=f"banned_term:{category}")
+            for category, words in terms
+            for t in words
+        ]
+    )
