@@ -87,6 +87,10 @@ class Membership(ContentModel, table=True):
     status: str | None = Field(default=None, max_length=40)
     muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Tier privileges (e.g. skip_first_review) from the membership snapshot.
+    privileges: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
@@ -108,6 +112,9 @@ class PostStatus(StrEnum):
     """Where a post stands: in review, passed and waiting for its calendar slot, out, held."""
 
     pending_review = "pending_review"
+    # Passed screening; waits for the community's human review stages (hearth_content.review).
+    in_review = "in_review"
+    rejected = "rejected"
     scheduled = "scheduled"
     published = "published"
     held = "held"
@@ -198,6 +205,9 @@ class Post(PostBase, table=True):
     publish_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     held_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Human review (hearth_content.review): the stage awaited (1 or 2) and the submission round.
+    review_stage: int | None = None
+    review_round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class PostPublic(PostBase):
@@ -212,3 +222,4 @@ class PostPublic(PostBase):
     publish_at: datetime | None
     published_at: datetime | None
     held_at: datetime | None
+    review_stage: int | None = None
