@@ -29,6 +29,7 @@ class PostPublished(Event):
     post_id: uuid.UUID
     community_id: uuid.UUID
     author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
     title: str
     format: str
     screening_id: uuid.UUID | None = None
@@ -42,6 +43,7 @@ class PostScheduled(Event):
     post_id: uuid.UUID
     community_id: uuid.UUID
     author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
     title: str
     format: str
     screening_id: uuid.UUID | None = None

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import col, or_, select
 
+from hearth_content.calendar import service as calendar
 from hearth_content.events import PostHeld, PostPublished, PostScheduled, PostSubmitted
 from hearth_content.models import (
     COMMUNITY_STAFF_ROLES,
@@ -175,6 +176,9 @@ async def apply_screening(
     post.screening_id = screening_id
     uow.session.add(post)
     if event is not None:
+        if not isinstance(event, PostHeld):
+            column = await calendar.column_of(uow, post.id)
+            event = event.model_copy(update={"column_id": column})
         await uow.record(event, subject=str(post.id))
     return post
 
@@ -184,7 +188,10 @@ async def release(
 ) -> None:
     """Publish a post that passed review now, or schedule it for its calendar slot."""
     uow.session.add(post)
-    await uow.record(_release_event(post, now, screening_id), subject=str(post.id))
+    event = _release_event(post, now, screening_id).model_copy(
+        update={"column_id": await calendar.column_of(uow, post.id)}
+    )
+    await uow.record(event, subject=str(post.id))
 
 
 def _release_event(
@@ -224,7 +231,9 @@ async def publish_due(runtime: ServiceRuntime, *, now: datetime, batch: int = 10
         )
         posts = list((await session.exec(due)).all())
         for post in posts:
-            event = _publish(post, now, post.screening_id)
+            event = _publish(post, now, post.screening_id).model_copy(
+                update={"column_id": await calendar.column_of(uow, post.id)}
+            )
             session.add(post)
             await uow.record(event, subject=str(post.id))
         await uow.commit()

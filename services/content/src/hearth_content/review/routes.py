@@ -24,11 +24,12 @@ from hearth_content.review.schemas import (
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
 from servicekit.ids import utcnow
+from servicekit.types import CleanInput
 
 router = APIRouter(tags=["review"])
 
 
-class ResubmitIn(BaseModel):
+class ResubmitIn(CleanInput):
     """Body of POST /posts/{id}/resubmit: the revised title and/or body."""
 
     title: str | None = Field(default=None, min_length=1, max_length=TITLE_MAX)

@@ -8,9 +8,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from hearth_content.review.models import NOTE_MAX, ReviewMode, Verdict
+from servicekit.types import CleanInput
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(CleanInput):
     """Body of PUT /communities/{id}/review-policy."""
 
     mode: ReviewMode
@@ -23,7 +24,7 @@ class PolicyOut(PolicyIn):
     community_id: uuid.UUID
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(CleanInput):
     """Body of POST /posts/{id}/review/decision: every decision carries a note."""
 
     verdict: Verdict

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import col, select
 
 from hearth_content import service as posts
+from hearth_content.calendar import service as calendar
 from hearth_content.events import PostApproved, PostRejected, PostReviewDecided, PostRevised
 from hearth_content.models import COMMUNITY_STAFF_ROLES, CommunityRole, Membership, Post, PostStatus
 from hearth_content.review.models import (
@@ -172,6 +173,7 @@ async def resubmit(
             post_id=post.id,
             community_id=post.community_id,
             author_id=post.author_id,
+            column_id=await calendar.column_of(uow, post.id),
             round=post.review_round,
             revised_at=now,
         ),
@@ -267,6 +269,7 @@ async def _decide(
     if claimed is not None:
         await uow.session.delete(claimed)
     next_stage: int | None = None
+    column = await calendar.column_of(uow, post.id)
     if data.verdict == Verdict.reject:
         post.status = PostStatus.rejected
         post.review_stage = None
@@ -275,6 +278,7 @@ async def _decide(
                 post_id=post.id,
                 community_id=post.community_id,
                 author_id=post.author_id,
+                column_id=column,
                 reviewer_id=actor.subject,
                 round=post.review_round,
                 stage=stage,
@@ -292,6 +296,7 @@ async def _decide(
                 post_id=post.id,
                 community_id=post.community_id,
                 author_id=post.author_id,
+                column_id=column,
                 reviewer_id=actor.subject,
                 round=post.review_round,
                 publish_at=post.publish_at,
@@ -307,6 +312,7 @@ async def _decide(
             post_id=post.id,
             community_id=post.community_id,
             author_id=post.author_id,
+            column_id=column,
             reviewer_id=actor.subject,
             round=post.review_round,
             stage=stage,
