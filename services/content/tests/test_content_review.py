@@ -219,6 +219,8 @@ async def test_claims_bulk_and_the_queue(
     assert all(i["age_seconds"] >= 0 and i["stage"] == 1 for i in queue)
     old = await c.call("GET", f"/communities/{c.id}/review-queue?older_than_minutes=60", c.mod)
     assert old.json() == []
+    r = await c.call("GET", f"/communities/{c.id}/review-queue?column_id={uuid.uuid4()}", c.mod)
+    assert r.status_code == 200 and r.json() == []  # no post booked into that column
     r = await c.call(
         "POST",
         f"/communities/{c.id}/review/bulk",

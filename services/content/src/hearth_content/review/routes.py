@@ -78,12 +78,19 @@ async def review_queue(
     actor: CurrentPrincipal,
     stage: Annotated[int | None, Query(ge=1, le=2)] = None,
     older_than_minutes: Annotated[int | None, Query(ge=0, le=525_600)] = None,
+    column_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> list[QueueItem]:
     """Posts waiting for review, oldest first, with SLA age and claims (reviewers only)."""
     older = timedelta(minutes=older_than_minutes) if older_than_minutes is not None else None
     rows = await service.queue(
-        uow=uow, community_id=community_id, actor=actor, stage=stage, older_than=older, limit=limit
+        uow=uow,
+        community_id=community_id,
+        actor=actor,
+        stage=stage,
+        older_than=older,
+        limit=limit,
+        column_id=column_id,
     )
     now = utcnow()
     return [

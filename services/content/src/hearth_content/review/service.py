@@ -14,6 +14,7 @@ from sqlmodel import col, select
 
 from hearth_content import service as posts
 from hearth_content.calendar import service as calendar
+from hearth_content.calendar.models import Booking
 from hearth_content.events import PostApproved, PostRejected, PostReviewDecided, PostRevised
 from hearth_content.models import COMMUNITY_STAFF_ROLES, CommunityRole, Membership, Post, PostStatus
 from hearth_content.review.models import (
@@ -191,6 +192,7 @@ async def queue(
     stage: int | None,
     older_than: timedelta | None,
     limit: int,
+    column_id: uuid.UUID | None = None,
 ) -> list[tuple[Post, ReviewClaim | None]]:
     """Posts waiting for review in a community, oldest first, with their claims."""
     await _require_role(uow, community_id, actor, STAGE_ROLES[1])
@@ -203,6 +205,9 @@ async def queue(
     )
     if stage is not None:
         stmt = stmt.where(col(Post.review_stage) == stage)
+    if column_id is not None:
+        booked = select(Booking.post_id).where(Booking.column_id == column_id)
+        stmt = stmt.where(col(Post.id).in_(booked))
     if older_than is not None:
         stmt = stmt.where(col(Post.submitted_at) <= utcnow() - older_than)
     now = utcnow()
