@@ -9,7 +9,11 @@ from fastapi import FastAPI
 from hearth_content import models
 from hearth_content.attachments import models as attachment_models  # noqa: F401  (its table)
 from hearth_content.attachments.routes import router as attachments_router
+from hearth_content.calendar import models as calendar_models  # noqa: F401  (tables)
+from hearth_content.calendar.routes import router as calendar_router
 from hearth_content.consumers import memberships, screening
+from hearth_content.review import models as review_models  # noqa: F401  (tables)
+from hearth_content.review.routes import router as review_router
 from hearth_content.routes import router
 from hearth_content.scheduler import scheduled_publisher
 from hearth_content.settings import ContentSettings
@@ -24,7 +28,7 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_content.app:create_app",
-    routers=[router, attachments_router],
+    routers=[router, attachments_router, review_router, calendar_router],
     consumers=[memberships, screening],
     background=[scheduled_publisher],
     default_port=8002,

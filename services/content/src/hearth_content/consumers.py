@@ -38,6 +38,7 @@ class MembershipSnapshotV1(_Tolerant):
     status: str
     muted_until: datetime | None = None
     joined_at: datetime
+    privileges: list[str] = []
     version: int
 
 

@@ -29,6 +29,7 @@ class PostPublished(Event):
     post_id: uuid.UUID
     community_id: uuid.UUID
     author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
     title: str
     format: str
     screening_id: uuid.UUID | None = None
@@ -42,6 +43,7 @@ class PostScheduled(Event):
     post_id: uuid.UUID
     community_id: uuid.UUID
     author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
     title: str
     format: str
     screening_id: uuid.UUID | None = None
@@ -129,3 +131,61 @@ class PostShared(Event):
     author_id: uuid.UUID
     sharer_id: uuid.UUID
     shared_at: datetime
+
+
+@event_type("content.post.review_decided.v1")
+class PostReviewDecided(Event):
+    """A reviewer decided one stage of a post's human review (初审 = 1, 复审 = 2)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    reviewer_id: uuid.UUID
+    round: int
+    stage: int
+    verdict: str
+    note: str
+    next_stage: int | None = None
+    decided_at: datetime
+
+
+@event_type("content.post.approved.v1")
+class PostApproved(Event):
+    """A post passed every human review stage; it is published now or at its slot."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    reviewer_id: uuid.UUID
+    round: int
+    publish_at: datetime | None = None
+    approved_at: datetime
+
+
+@event_type("content.post.rejected.v1")
+class PostRejected(Event):
+    """A reviewer rejected a post; the reason reaches the author (members' inbox may consume it)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    reviewer_id: uuid.UUID
+    round: int
+    stage: int
+    reason: str
+    rejected_at: datetime
+
+
+@event_type("content.post.revised.v1")
+class PostRevised(Event):
+    """The author revised a rejected post and resubmitted it; it re-enters review."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    round: int
+    revised_at: datetime

@@ -87,6 +87,10 @@ class Membership(ContentModel, table=True):
     status: str | None = Field(default=None, max_length=40)
     muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Tier privileges (e.g. skip_first_review) from the membership snapshot.
+    privileges: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
@@ -129,6 +133,9 @@ class PostStatus(StrEnum):
     """Where a post stands: in review, passed and waiting for its calendar slot, out, held."""
 
     pending_review = "pending_review"
+    # Passed screening; waits for the community's human review stages (hearth_content.review).
+    in_review = "in_review"
+    rejected = "rejected"
     scheduled = "scheduled"
     published = "published"
     held = "held"
@@ -234,6 +241,9 @@ class Post(PostBase, table=True):
     publish_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     held_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Human review (hearth_content.review): the stage awaited (1 or 2) and the submission round.
+    review_stage: int | None = None
+    review_round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     authorship: PostAuthorship = Field(default=PostAuthorship.member, sa_type=String(16))
     # The rendered, sanitized HTML of `body` (the Markdown source); the only HTML clients get.
     body_html: str = Field(default="", sa_type=Text)
@@ -340,3 +350,4 @@ class PostPublic(PostBase):
     comments_locked: bool
     shared_from_id: uuid.UUID | None
     share_count: int
+    review_stage: int | None = None

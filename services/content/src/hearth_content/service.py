@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.orm import aliased
 from sqlmodel import col, or_, select
 
+from hearth_content.calendar import service as calendar
 from hearth_content.events import (
     PostDeleted,
     PostEdited,
@@ -40,6 +41,7 @@ from hearth_content.models import (
     PostUpdate,
 )
 from hearth_content.rendering import render_markdown
+from hearth_content.review import service as review
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
@@ -86,12 +88,21 @@ async def submit_post(
             "body_html": render_markdown(data.body),
         },
     )
+    # The human stages this post will need once screening passes it (review off: none).
+    post.review_stage = await review.first_stage(uow, post, actor, membership)
     uow.session.add(post)
+    await record_submitted(uow, post)
+    await uow.commit()
+    return post
+
+
+async def record_submitted(uow: UnitOfWork, post: Post) -> None:
+    """Announce a (re)submission: moderation screens it."""
     await uow.record(
         PostSubmitted(
             post_id=post.id,
-            community_id=community_id,
-            author_id=actor.subject,
+            community_id=post.community_id,
+            author_id=post.author_id,
             title=post.title,
             body=post.body,
             format=post.format,
@@ -100,8 +111,6 @@ async def submit_post(
         ),
         subject=str(post.id),
     )
-    await uow.commit()
-    return post
 
 
 async def get_post(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) -> Post:
@@ -183,21 +192,13 @@ async def apply_screening(
     if post.status != PostStatus.pending_review:
         return None
     now = utcnow()
-    event: PostPublished | PostScheduled | PostHeld
-    if decision == "approved" and post.publish_at is not None and _aware(post.publish_at) > now:
-        # Passed review before its calendar slot: the scheduled publisher releases it then.
-        post.status = PostStatus.scheduled
-        event = PostScheduled(
-            post_id=post.id,
-            community_id=post.community_id,
-            author_id=post.author_id,
-            title=post.title,
-            format=post.format,
-            screening_id=screening_id,
-            publish_at=_aware(post.publish_at),
-        )
+    event: PostPublished | PostScheduled | PostHeld | None
+    if decision == "approved" and review.needs_review(post):
+        # Screening first, then the community's human stages (hearth_content.review).
+        post.status = PostStatus.in_review
+        event = None
     elif decision == "approved":
-        event = _publish(post, now, screening_id)
+        event = _release_event(post, now, screening_id)
     elif decision == "held":
         post.status = PostStatus.held
         post.held_at = now
@@ -221,8 +222,41 @@ async def apply_screening(
         return None
     post.screening_id = screening_id
     uow.session.add(post)
-    await uow.record(event, subject=str(post.id))
+    if event is not None:
+        if not isinstance(event, PostHeld):
+            column = await calendar.column_of(uow, post.id)
+            event = event.model_copy(update={"column_id": column})
+        await uow.record(event, subject=str(post.id))
     return post
+
+
+async def release(
+    uow: UnitOfWork, post: Post, now: datetime, screening_id: uuid.UUID | None
+) -> None:
+    """Publish a post that passed review now, or schedule it for its calendar slot."""
+    uow.session.add(post)
+    event = _release_event(post, now, screening_id).model_copy(
+        update={"column_id": await calendar.column_of(uow, post.id)}
+    )
+    await uow.record(event, subject=str(post.id))
+
+
+def _release_event(
+    post: Post, now: datetime, screening_id: uuid.UUID | None
+) -> PostPublished | PostScheduled:
+    if post.publish_at is not None and _aware(post.publish_at) > now:
+        # Passed review before its calendar slot: the scheduled publisher releases it then.
+        post.status = PostStatus.scheduled
+        return PostScheduled(
+            post_id=post.id,
+            community_id=post.community_id,
+            author_id=post.author_id,
+            title=post.title,
+            format=post.format,
+            screening_id=screening_id,
+            publish_at=_aware(post.publish_at),
+        )
+    return _publish(post, now, screening_id)
 
 
 async def publish_due(runtime: ServiceRuntime, *, now: datetime, batch: int = 100) -> int:
@@ -244,7 +278,9 @@ async def publish_due(runtime: ServiceRuntime, *, now: datetime, batch: int = 10
         )
         posts = list((await session.exec(due)).all())
         for post in posts:
-            event = _publish(post, now, post.screening_id)
+            event = _publish(post, now, post.screening_id).model_copy(
+                update={"column_id": await calendar.column_of(uow, post.id)}
+            )
             session.add(post)
             await uow.record(event, subject=str(post.id))
         await uow.commit()
