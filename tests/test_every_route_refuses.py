@@ -193,9 +193,10 @@ async def test_every_json_body_refuses_what_no_database_can_hold(
 
 
 # --- Roles refused on content's discussion routes ---------------------------------------------
-# Every comment and reaction route, called on a published post by someone who must be refused:
-# a stranger to a private community (404: the post is not revealed), a muted member (403 that
-# names the mute's end) and, for edit/delete, a member who did not write the comment (403).
+# Every comment and reaction route (and search), called on a published post by someone who
+# must be refused: a stranger to a private community (404: the post is not revealed; search
+# finds nothing), a muted member (403 that names the mute's end) and, for edit/delete, a member
+# who did not write the comment (403).
 
 
 async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
@@ -272,6 +273,11 @@ async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
             r = await svc.client.request(method, path, json=body, headers=identities.headers(muted))
             assert r.status_code == 403, ("muted", method, path, r.text)
             assert r.json()["muted_until"], r.text
+    # Search refuses by finding nothing: a stranger gets none of the private community's words.
+    r = await svc.client.get("/search", params={"q": "mine"}, headers=identities.headers(stranger))
+    assert r.status_code == 200 and r.json() == [], r.text
+    r = await svc.client.get("/search", params={"q": "mine"}, headers=identities.headers(other))
+    assert [h["id"] for h in r.json()] == [comment], r.text  # the control: a member finds it
     for method, path, body in calls[5:]:
         r = await svc.client.request(method, path, json=body, headers=identities.headers(other))
         assert r.status_code == 403, ("not the author", method, path, r.text)

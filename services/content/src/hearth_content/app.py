@@ -12,12 +12,14 @@ from hearth_content.discussion import models as discussion_models
 from hearth_content.discussion.routes import router as discussion_router
 from hearth_content.routes import router
 from hearth_content.scheduler import scheduled_publisher
+from hearth_content.search import models as search_models
+from hearth_content.search.routes import router as search_router
 from hearth_content.settings import ContentSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
 
-# Discussion tables live on content's metadata; importing registers them.
-_ = discussion_models
+# Discussion and search tables live on content's metadata; importing registers them.
+_ = (discussion_models, search_models)
 
 definition = ServiceDefinition(
     context="content",
@@ -27,7 +29,7 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_content.app:create_app",
-    routers=[router, discussion_router],
+    routers=[router, discussion_router, search_router],
     consumers=[memberships, screening],
     background=[scheduled_publisher],
     default_port=8002,

@@ -24,6 +24,7 @@ from hearth_content.models import (
     PostCreate,
     PostStatus,
 )
+from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
@@ -53,6 +54,7 @@ async def submit_post(
         data, update={"community_id": community_id, "author_id": actor.subject}
     )
     uow.session.add(post)
+    await search.index_post(uow, post)
     await uow.record(
         PostSubmitted(
             post_id=post.id,

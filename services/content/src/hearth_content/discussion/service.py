@@ -29,6 +29,7 @@ from hearth_content.models import (
     Post,
     PostStatus,
 )
+from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow, uuid7
@@ -100,6 +101,7 @@ async def create_comment(
         body=data.body,
     )
     uow.session.add(comment)
+    await _index(uow, comment, post)
     await uow.record(
         CommentCreated(
             comment_id=comment.id,
@@ -115,6 +117,22 @@ async def create_comment(
     await _record_mentions(uow, comment)
     await uow.commit()
     return comment
+
+
+async def _index(uow: UnitOfWork, comment: Comment, post: Post) -> None:
+    """Comments are searchable under their post's community, format and review state."""
+    await search.index(
+        uow,
+        doc_id=comment.id,
+        kind="comment",
+        post_id=post.id,
+        community_id=post.community_id,
+        author_id=comment.author_id,
+        fmt=str(post.format),
+        created_at=comment.created_at,
+        title=post.title,
+        body=comment.body,
+    )
 
 
 async def _record_mentions(uow: UnitOfWork, comment: Comment) -> None:
@@ -184,6 +202,7 @@ async def edit_comment(
     comment.body = data.body
     comment.edited_at = utcnow()
     uow.session.add(comment)
+    await _index(uow, comment, post)
     await uow.record(
         CommentEdited(
             comment_id=comment.id,
@@ -216,6 +235,7 @@ async def delete_comment(*, uow: UnitOfWork, comment_id: uuid.UUID, actor: Princ
     comment.deleted_at = now
     comment.body = ""
     uow.session.add(comment)
+    await search.unindex(uow, comment.id)
     await uow.record(
         CommentDeleted(
             comment_id=comment.id,

@@ -1,4 +1,7 @@
-"""discussion and search: comments (threaded, soft-deleted) and reactions
+"""discussion and search: comments, reactions, and the search documents with their index
+
+The full-text index depends on the dialect: a GIN index over to_tsvector('simple', tokens) on
+PostgreSQL, an FTS5 virtual table `search_fts` (doc_id, tokens) on SQLite.
 
 Revision ID: 3f1c9a7d2b40
 Revises: 55efaef0f4c6
@@ -47,10 +50,46 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("reactions", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_reactions_post_id"), ["post_id"], unique=False)
+    op.create_table(
+        "search_documents",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("post_id", sa.Uuid(), nullable=False),
+        sa.Column("community_id", sa.Uuid(), nullable=False),
+        sa.Column("author_id", sa.Uuid(), nullable=False),
+        sa.Column("format", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("title", sa.Text(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("tokens", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_search_documents_community_created", ["community_id", "created_at"], unique=False
+        )
+        batch_op.create_index(
+            batch_op.f("ix_search_documents_post_id"), ["post_id"], unique=False
+        )
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(
+            "CREATE INDEX ix_search_documents_tsv ON search_documents "
+            "USING gin (to_tsvector('simple', tokens))"
+        )
+    else:
+        op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(doc_id UNINDEXED, tokens)")
 
 
 def downgrade() -> None:
     """Downgrade schema."""
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP INDEX ix_search_documents_tsv")
+    else:
+        op.execute("DROP TABLE search_fts")
+    with op.batch_alter_table("search_documents", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_search_documents_post_id"))
+        batch_op.drop_index("ix_search_documents_community_created")
+    op.drop_table("search_documents")
     with op.batch_alter_table("reactions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_reactions_post_id"))
     op.drop_table("reactions")
