@@ -5,6 +5,8 @@
 2. Event propagation: HTTP write (a join) → the metrics consumer's committed effect, timed from
    the request start until metrics' counts endpoint shows the join, p50/p99 over sequential
    writes.
+3. Content search and deep newest-first pages on PostgreSQL over a generated corpus
+   (bench/content_search.py; BENCH_CORPUS posts, default 200,000).
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
 
@@ -212,6 +214,28 @@ async def propagation(platform: Platform, signer: AssertionSigner) -> None:
     )
 
 
+def content_search_bench(backends: object) -> None:
+    """Search p95 <= 50 ms and deep-page p95 <= 20 ms (issue 11), on PostgreSQL."""
+    sys.path.insert(0, str(HERE))
+    import content_search
+
+    if getattr(backends, "postgres_admin_url", None) is None:
+        print("content search: skipped (needs PostgreSQL)")
+        return
+    figures = asyncio.run(content_search.run(backends.database_url("benchsearch", "postgres")))  # type: ignore[attr-defined]
+    print(
+        f"content search over {figures['corpus']} posts (generated in {figures['generate_s']} s):"
+    )
+    print(
+        f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms "
+        + verdict(figures["search_p95_ms"] <= 50, "p95 <= 50 ms")
+    )
+    print(
+        f"  deep page p50 {figures['deep_page_p50_ms']} ms, p95 {figures['deep_page_p95_ms']} ms "
+        + verdict(figures["deep_page_p95_ms"] <= 20, "p95 <= 20 ms")
+    )
+
+
 def main() -> None:
     backends = resolve_backends()
     kind = os.environ.get("BENCH_DB", backends.primary_db)
@@ -229,6 +253,7 @@ def main() -> None:
             signer = AssertionSigner((Path(tmp) / "keys" / "assertion.pem").read_text())
             gateway_vs_direct(platform, signer)
             asyncio.run(propagation(platform, signer))
+            content_search_bench(backends)
         finally:
             platform.stop()
             backends.close()

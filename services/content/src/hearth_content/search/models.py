@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Index, String, Text, text
+from sqlalchemy import Column, Computed, Index, String, Text
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlmodel import Field
 
 from hearth_content.models import ContentModel
@@ -20,11 +21,9 @@ class SearchDocument(ContentModel, table=True):
         Index("ix_search_documents_community_created", "community_id", "created_at"),
         # PostgreSQL's full-text index: `simple` config, because tokens are already segmented
         # and stemmed in Python (jieba + Snowball); SQLite uses the FTS5 table `search_fts`.
-        Index(
-            "ix_search_documents_tsv",
-            text("to_tsvector('simple', tokens)"),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
+        Index("ix_search_documents_tsv", "tsv", postgresql_using="gin").ddl_if(
+            dialect="postgresql"
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)  # the post's or the comment's id
@@ -37,6 +36,16 @@ class SearchDocument(ContentModel, table=True):
     title: str = Field(default="", sa_type=Text)
     body: str = Field(default="", sa_type=Text)
     tokens: str = Field(default="", sa_type=Text)
+    # PostgreSQL: a stored generated tsvector, so matching and ranking never re-parse tokens.
+    # SQLite: an unused nullable column (its index is the FTS5 table).
+    tsv: str | None = Field(
+        default=None,
+        sa_column=Column(
+            TSVECTOR().with_variant(Text(), "sqlite"),
+            Computed("to_tsvector('simple', tokens)", persisted=True),
+            nullable=True,
+        ),
+    )
 
 
 class SearchHit(ContentModel):

@@ -165,12 +165,16 @@ async def search(
                 format=doc.format,
                 created_at=created,
                 title=doc.title,
-                snippet=snippet(doc.body or doc.title, set(terms)),
+                snippet=doc.body or doc.title,  # cut and marked below, for the page only
                 score=round(score, 6),
             )
         )
     hits.sort(key=lambda h: (-h.score, h.id))
-    return hits[:limit]
+    page = hits[:limit]
+    wanted = set(terms)
+    for hit in page:
+        hit.snippet = snippet(hit.snippet, wanted)
+    return page
 
 
 async def _candidates(uow: UnitOfWork, terms: list[str]) -> list[tuple[uuid.UUID, float]]:
@@ -178,9 +182,9 @@ async def _candidates(uow: UnitOfWork, terms: list[str]) -> list[tuple[uuid.UUID
     if _dialect(uow) == "postgresql":
         rows = await uow.session.execute(
             text(
-                "SELECT id, ts_rank(to_tsvector('simple', tokens), q) AS r "
+                "SELECT id, ts_rank(tsv, q) AS r "
                 "FROM search_documents, plainto_tsquery('simple', :q) q "
-                "WHERE to_tsvector('simple', tokens) @@ q ORDER BY r DESC, id DESC LIMIT :n"
+                "WHERE tsv @@ q ORDER BY r DESC, id DESC LIMIT :n"
             ),
             {"q": " ".join(terms), "n": CANDIDATES},
         )

@@ -21,6 +21,7 @@ def _stemmer() -> snowballstemmer.stemmer:
     return snowballstemmer.stemmer("english")
 
 
+@lru_cache(maxsize=65536)
 def normalize(token: str) -> str | None:
     """The indexed form of one segment: lower-cased, English stemmed; None for punctuation."""
     token = token.strip().lower()

@@ -1,7 +1,7 @@
 """discussion and search: comments, reactions, and the search documents with their index
 
-The full-text index depends on the dialect: a GIN index over to_tsvector('simple', tokens) on
-PostgreSQL, an FTS5 virtual table `search_fts` (doc_id, tokens) on SQLite.
+The full-text index depends on the dialect: a GIN index over a stored generated tsvector column
+(to_tsvector('simple', tokens)) on PostgreSQL, an FTS5 virtual table `search_fts` (doc_id, tokens) on SQLite.
 
 Revision ID: 3f1c9a7d2b40
 Revises: 55efaef0f4c6
@@ -72,11 +72,16 @@ def upgrade() -> None:
             batch_op.f("ix_search_documents_post_id"), ["post_id"], unique=False
         )
     if op.get_bind().dialect.name == "postgresql":
+        # Stored, so matching and ranking read the vector instead of re-parsing tokens per row.
         op.execute(
-            "CREATE INDEX ix_search_documents_tsv ON search_documents "
-            "USING gin (to_tsvector('simple', tokens))"
+            "ALTER TABLE search_documents ADD COLUMN tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('simple', tokens)) STORED"
         )
+        op.execute("CREATE INDEX ix_search_documents_tsv ON search_documents USING gin (tsv)")
     else:
+        # The column and index exist so the schema matches the models; FTS5 does the work.
+        op.add_column("search_documents", sa.Column("tsv", sa.Text(), nullable=True))
+        op.create_index("ix_search_documents_tsv", "search_documents", ["tsv"])
         op.execute("CREATE VIRTUAL TABLE search_fts USING fts5(doc_id UNINDEXED, tokens)")
 
 
@@ -85,6 +90,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX ix_search_documents_tsv")
     else:
+        op.drop_index("ix_search_documents_tsv", "search_documents")
         op.execute("DROP TABLE search_fts")
     with op.batch_alter_table("search_documents", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_search_documents_post_id"))
