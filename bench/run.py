@@ -7,6 +7,8 @@
    writes.
 3. Moderation's matcher: items of 500 characters screened per second on one core, with 10,000
    watched words, 50 regexes and every advertising detector (issue 12: >= 20,000/s).
+4. Content search and deep newest-first pages on PostgreSQL over a generated corpus
+   (bench/content_search.py; BENCH_CORPUS posts, default 200,000).
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
 
@@ -267,6 +269,28 @@ def matcher_throughput() -> None:
     print(verdict(rate >= 20_000, f"matcher >= 20,000 items/s per core: {rate:,.0f}"))
 
 
+def content_search_bench(backends: object) -> None:
+    """Search p95 <= 50 ms and deep-page p95 <= 20 ms (issue 11), on PostgreSQL."""
+    sys.path.insert(0, str(HERE))
+    import content_search
+
+    if getattr(backends, "postgres_admin_url", None) is None:
+        print("content search: skipped (needs PostgreSQL)")
+        return
+    figures = asyncio.run(content_search.run(backends.database_url("benchsearch", "postgres")))  # type: ignore[attr-defined]
+    print(
+        f"content search over {figures['corpus']} posts (generated in {figures['generate_s']} s):"
+    )
+    print(
+        f"  search p50 {figures['search_p50_ms']} ms, p95 {figures['search_p95_ms']} ms "
+        + verdict(figures["search_p95_ms"] <= 50, "p95 <= 50 ms")
+    )
+    print(
+        f"  deep page p50 {figures['deep_page_p50_ms']} ms, p95 {figures['deep_page_p95_ms']} ms "
+        + verdict(figures["deep_page_p95_ms"] <= 20, "p95 <= 20 ms")
+    )
+
+
 def main() -> None:
     matcher_throughput()
     backends = resolve_backends()
@@ -285,6 +309,7 @@ def main() -> None:
             signer = AssertionSigner((Path(tmp) / "keys" / "assertion.pem").read_text())
             gateway_vs_direct(platform, signer)
             asyncio.run(propagation(platform, signer))
+            content_search_bench(backends)
         finally:
             platform.stop()
             backends.close()

@@ -190,3 +190,95 @@ async def test_every_json_body_refuses_what_no_database_can_hold(
         assert seen[what] >= 1, (context, what, seen, len(bodies))
     if context in ("members", "content", "events"):  # the contexts that take JSON bodies
         assert seen["nul"] >= 1, (context, seen)
+
+
+# --- Roles refused on content's discussion routes ---------------------------------------------
+# Every comment and reaction route (and search), called on a published post by someone who
+# must be refused: a stranger to a private community (404: the post is not revealed; search
+# finds nothing), a muted member (403 that names the mute's end) and, for edit/delete, a member
+# who did not write the comment (403).
+
+
+async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
+    launch: Any, identities: Any
+) -> None:
+    from datetime import timedelta
+
+    from hearth_content.app import definition
+    from hearth_content.consumers import memberships, screening
+    from servicekit.events import Envelope
+    from servicekit.ids import utcnow, uuid7
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, author, muted, stranger, other = (uuid.uuid4() for _ in range(5))
+    community = uuid.uuid4()
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.community(community, owner, visibility="private")
+    )
+    for user, state in ((owner, {}), (author, {}), (other, {})):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, **state)
+        )
+    until = utcnow() + timedelta(hours=1)
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.membership(community, muted, muted_until=until)
+    )
+    r = await svc.client.post(
+        f"/communities/{community}/posts",
+        json={"title": "t", "body": "b", "format": "text"},
+        headers=identities.headers(author),
+    )
+    post = r.json()["id"]
+    verdict = Envelope(
+        id=uuid7(),
+        source="/hearth/moderation",
+        type="hearth.moderation.screening.completed.v1",
+        time=utcnow(),
+        data={
+            "screening_id": str(uuid7()),
+            "target_type": "post",
+            "target_id": post,
+            "community_id": str(community),
+            "author_id": None,
+            "decision": "approved",
+            "reasons": [],
+            "screened_at": utcnow().isoformat(),
+        },
+    )
+    assert await screening.handle(runtime.db, runtime.tables, verdict)
+    r = await svc.client.post(
+        f"/posts/{post}/comments", json={"body": "mine"}, headers=identities.headers(author)
+    )
+    assert r.status_code == 201, r.text
+    comment = r.json()["id"]
+
+    calls = [
+        ("POST", f"/posts/{post}/comments", {"body": "x"}),
+        ("GET", f"/posts/{post}/comments", None),
+        ("PUT", f"/posts/{post}/reactions", {"kind": "like"}),
+        ("DELETE", f"/posts/{post}/reactions/like", None),
+        ("GET", f"/posts/{post}/reactions", None),
+        ("PATCH", f"/comments/{comment}", {"body": "x"}),
+        ("DELETE", f"/comments/{comment}", None),
+    ]
+    writes = {("POST", calls[0][1]), ("PUT", calls[2][1]), ("DELETE", calls[3][1])}
+    for method, path, body in calls:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(stranger))
+        assert r.status_code == 404, ("stranger", method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        if (method, path) in writes:
+            r = await svc.client.request(method, path, json=body, headers=identities.headers(muted))
+            assert r.status_code == 403, ("muted", method, path, r.text)
+            assert r.json()["muted_until"], r.text
+    # Search refuses by finding nothing: a stranger gets none of the private community's words.
+    r = await svc.client.get("/search", params={"q": "mine"}, headers=identities.headers(stranger))
+    assert r.status_code == 200 and r.json() == [], r.text
+    r = await svc.client.get("/search", params={"q": "mine"}, headers=identities.headers(other))
+    assert [h["id"] for h in r.json()] == [comment], r.text  # the control: a member finds it
+    for method, path, body in calls[5:]:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(other))
+        assert r.status_code == 403, ("not the author", method, path, r.text)
+        assert r.json()["type"].endswith(":not-the-author")

@@ -17,6 +17,12 @@ from servicekit.testing.backends import Backends
 CONTEXTS = ["members", "content", "events", "moderation", "metrics"]
 
 
+def _not_fts(obj, name, type_, *_):  # type: ignore[no-untyped-def]
+    # SQLite FTS5 virtual tables (and their shadow tables) are made by raw DDL in a migration:
+    # SQLAlchemy has no model for them. Named `*_fts*` so this is the only exception.
+    return not (type_ == "table" and name is not None and "_fts" in name)
+
+
 @pytest.mark.parametrize("context", CONTEXTS)
 async def test_migrations_match_the_models(context: str, backends: Backends) -> None:
     definition = importlib.import_module(f"hearth_{context}.app").definition
@@ -27,7 +33,9 @@ async def test_migrations_match_the_models(context: str, backends: Backends) -> 
         async with engine.connect() as conn:
 
             def diff(sync_conn):  # type: ignore[no-untyped-def]
-                ctx = MigrationContext.configure(sync_conn, opts={"compare_type": False})
+                ctx = MigrationContext.configure(
+                    sync_conn, opts={"compare_type": False, "include_object": _not_fts}
+                )
                 return compare_metadata(ctx, definition.metadata), set(
                     inspect(sync_conn).get_table_names()
                 )

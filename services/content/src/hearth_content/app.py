@@ -12,13 +12,20 @@ from hearth_content.attachments.routes import router as attachments_router
 from hearth_content.calendar import models as calendar_models  # noqa: F401  (tables)
 from hearth_content.calendar.routes import router as calendar_router
 from hearth_content.consumers import memberships, screening
+from hearth_content.discussion import models as discussion_models
+from hearth_content.discussion.routes import router as discussion_router
 from hearth_content.review import models as review_models  # noqa: F401  (tables)
 from hearth_content.review.routes import router as review_router
 from hearth_content.routes import router
 from hearth_content.scheduler import scheduled_publisher
+from hearth_content.search import models as search_models
+from hearth_content.search.routes import router as search_router
 from hearth_content.settings import ContentSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
+
+# Discussion and search tables live on content's metadata; importing registers them.
+_ = (discussion_models, search_models)
 
 definition = ServiceDefinition(
     context="content",
@@ -28,7 +35,14 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_content.app:create_app",
-    routers=[router, attachments_router, review_router, calendar_router],
+    routers=[
+        router,
+        attachments_router,
+        review_router,
+        calendar_router,
+        discussion_router,
+        search_router,
+    ],
     consumers=[memberships, screening],
     background=[scheduled_publisher],
     default_port=8002,

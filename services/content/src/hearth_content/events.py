@@ -70,6 +70,8 @@ class CommentCreated(Event):
     post_id: uuid.UUID
     community_id: uuid.UUID
     author_id: uuid.UUID
+    parent_id: uuid.UUID | None = None
+    body: str = ""
     created_at: datetime
 
 
@@ -189,3 +191,38 @@ class PostRevised(Event):
     column_id: uuid.UUID | None = None
     round: int
     revised_at: datetime
+
+
+@event_type("content.comment.edited.v1")
+class CommentEdited(Event):
+    """A member edited their comment; moderation screens the new body."""
+
+    comment_id: uuid.UUID
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    body: str
+    edited_at: datetime
+
+
+@event_type("content.comment.deleted.v1")
+class CommentDeleted(Event):
+    """A comment was deleted (softly: it keeps its place in the thread, without its body)."""
+
+    comment_id: uuid.UUID
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    deleted_by: uuid.UUID
+    deleted_at: datetime
+
+
+@event_type("content.mention.created.v1")
+class MentionCreated(Event):
+    """A comment @mentioned a member of the community (notifications tells them)."""
+
+    comment_id: uuid.UUID
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    mentioned_id: uuid.UUID
+    created_at: datetime

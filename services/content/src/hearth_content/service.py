@@ -42,6 +42,7 @@ from hearth_content.models import (
 )
 from hearth_content.rendering import render_markdown
 from hearth_content.review import service as review
+from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
@@ -97,7 +98,8 @@ async def submit_post(
 
 
 async def record_submitted(uow: UnitOfWork, post: Post) -> None:
-    """Announce a (re)submission: moderation screens it."""
+    """Index and announce a (re)submission: moderation screens it, search finds it."""
+    await search.index_post(uow, post)
     await uow.record(
         PostSubmitted(
             post_id=post.id,
@@ -342,6 +344,7 @@ async def edit_post(
     post.edited_at = now
     post.body_html = render_markdown(post.body)
     uow.session.add(post)
+    await search.index_post(uow, post)
     await uow.record(
         PostEdited(
             post_id=post.id,

@@ -1,0 +1,1 @@
+"""Discussion on posts: threaded comments, reactions, mentions."""

@@ -1,0 +1,307 @@
+"""Discussion use cases: comment, reply, edit, delete, react; routes' functions commit."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import delete, func
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+
+from hearth_content import service as posts
+from hearth_content.discussion.models import (
+    MAX_DEPTH,
+    Comment,
+    CommentCreate,
+    CommentEdit,
+    Reaction,
+    ReactionKind,
+)
+from hearth_content.events import CommentCreated, CommentDeleted, CommentEdited, MentionCreated
+from hearth_content.models import (
+    COMMUNITY_STAFF_ROLES,
+    Community,
+    Membership,
+    MembershipStatus,
+    Post,
+    PostStatus,
+)
+from hearth_content.search import service as search
+from servicekit.deps import UnitOfWork
+from servicekit.identity import Principal
+from servicekit.ids import utcnow, uuid7
+from servicekit.problems import Problem, not_found
+
+# Mentions name the member's id (clients resolve display names to ids while typing).
+MENTION = re.compile(
+    r"@([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
+)
+MAX_MENTIONS = 20
+THREAD_MAX = 1000
+
+
+async def _participant(uow: UnitOfWork, post: Post, actor: Principal) -> Membership:
+    """The actor's membership if they may write on the post; 403/409 problems say why not."""
+    membership = await uow.session.get(Membership, (post.community_id, actor.subject))
+    if membership is None or membership.status in (None, MembershipStatus.left):
+        raise Problem(
+            403, "not-a-member", "Forbidden", "only members of this community may do this"
+        )
+    if membership.status == MembershipStatus.removed:
+        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
+    if membership.status == MembershipStatus.banned:
+        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
+    if membership.status != MembershipStatus.active:
+        raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
+    if membership.muted_until is not None:
+        until = posts._aware(membership.muted_until)
+        if until > utcnow():
+            raise Problem(
+                403,
+                "muted",
+                "Forbidden",
+                f"you are muted in this community until {until.isoformat()}",
+                muted_until=until.isoformat(),
+            )
+    community = await uow.session.get(Community, post.community_id)
+    if community is not None and community.archived:
+        raise Problem(
+            409, "community-archived", "Conflict", "the community is archived (read-only)"
+        )
+    if post.status != PostStatus.published:
+        raise Problem(409, "post-not-published", "Conflict", "only published posts take comments")
+    return membership
+
+
+async def create_comment(
+    *, uow: UnitOfWork, post_id: uuid.UUID, data: CommentCreate, actor: Principal
+) -> Comment:
+    """Comment on a post the actor may read, or reply to a comment on it (depth capped)."""
+    post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    await _participant(uow, post, actor)
+    depth = 0
+    if data.parent_id is not None:
+        parent = await uow.session.get(Comment, data.parent_id)
+        if parent is None or parent.post_id != post.id:
+            raise not_found("comment", data.parent_id)
+        if parent.depth + 1 > MAX_DEPTH:
+            raise Problem(
+                422, "thread-too-deep", "Unprocessable", f"replies nest at most {MAX_DEPTH} deep"
+            )
+        depth = parent.depth + 1
+    comment = Comment(
+        post_id=post.id,
+        community_id=post.community_id,
+        author_id=actor.subject,
+        parent_id=data.parent_id,
+        depth=depth,
+        body=data.body,
+    )
+    uow.session.add(comment)
+    await _index(uow, comment, post)
+    await uow.record(
+        CommentCreated(
+            comment_id=comment.id,
+            post_id=post.id,
+            community_id=post.community_id,
+            author_id=actor.subject,
+            parent_id=comment.parent_id,
+            body=comment.body,
+            created_at=comment.created_at,
+        ),
+        subject=str(comment.id),
+    )
+    await _record_mentions(uow, comment)
+    await uow.commit()
+    return comment
+
+
+async def _index(uow: UnitOfWork, comment: Comment, post: Post) -> None:
+    """Comments are searchable under their post's community, format and review state."""
+    await search.index(
+        uow,
+        doc_id=comment.id,
+        kind="comment",
+        post_id=post.id,
+        community_id=post.community_id,
+        author_id=comment.author_id,
+        fmt=str(post.format),
+        created_at=comment.created_at,
+        title=post.title,
+        body=comment.body,
+    )
+
+
+async def _record_mentions(uow: UnitOfWork, comment: Comment) -> None:
+    """One mention.created per distinct active member named in the comment (not the author)."""
+    named = {uuid.UUID(m) for m in MENTION.findall(comment.body)} - {comment.author_id}
+    if not named:
+        return
+    stmt = select(Membership).where(
+        col(Membership.community_id) == comment.community_id,
+        col(Membership.user_id).in_(sorted(named)[:MAX_MENTIONS]),
+        col(Membership.status) == MembershipStatus.active,
+    )
+    for member in (await uow.session.exec(stmt)).all():
+        await uow.record(
+            MentionCreated(
+                comment_id=comment.id,
+                post_id=comment.post_id,
+                community_id=comment.community_id,
+                author_id=comment.author_id,
+                mentioned_id=member.user_id,
+                created_at=comment.created_at,
+            ),
+            subject=str(comment.id),
+        )
+
+
+async def list_comments(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) -> list[Comment]:
+    """A post's comments in thread order: each comment followed by its replies, oldest first."""
+    post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    stmt = (
+        select(Comment)
+        .where(col(Comment.post_id) == post.id)
+        .order_by(col(Comment.id))  # uuid7: creation order
+        .limit(THREAD_MAX)
+    )
+    rows = list((await uow.session.exec(stmt)).all())
+    children: dict[uuid.UUID | None, list[Comment]] = defaultdict(list)
+    for row in rows:
+        children[row.parent_id].append(row)
+    ordered: list[Comment] = []
+    stack = list(reversed(children[None]))
+    while stack:
+        node = stack.pop()
+        ordered.append(node)
+        stack.extend(reversed(children[node.id]))
+    return ordered
+
+
+async def _own_comment(uow: UnitOfWork, comment_id: uuid.UUID, actor: Principal) -> Comment:
+    comment = await uow.session.get(Comment, comment_id, with_for_update=True)
+    if comment is None or comment.deleted_at is not None:
+        raise not_found("comment", comment_id)
+    await posts.get_post(uow=uow, post_id=comment.post_id, actor=actor)  # must still read it
+    return comment
+
+
+async def edit_comment(
+    *, uow: UnitOfWork, comment_id: uuid.UUID, data: CommentEdit, actor: Principal
+) -> Comment:
+    """Edit one's own comment; moderation screens the new body."""
+    comment = await _own_comment(uow, comment_id, actor)
+    if comment.author_id != actor.subject:
+        raise Problem(403, "not-the-author", "Forbidden", "only the author may edit a comment")
+    post = await uow.session.get(Post, comment.post_id)
+    assert post is not None
+    await _participant(uow, post, actor)
+    comment.body = data.body
+    comment.edited_at = utcnow()
+    uow.session.add(comment)
+    await _index(uow, comment, post)
+    await uow.record(
+        CommentEdited(
+            comment_id=comment.id,
+            post_id=comment.post_id,
+            community_id=comment.community_id,
+            author_id=comment.author_id,
+            body=comment.body,
+            edited_at=comment.edited_at,
+        ),
+        subject=str(comment.id),
+    )
+    await uow.commit()
+    return comment
+
+
+async def delete_comment(*, uow: UnitOfWork, comment_id: uuid.UUID, actor: Principal) -> None:
+    """Soft-delete a comment: its author, or the community's staff."""
+    comment = await _own_comment(uow, comment_id, actor)
+    if comment.author_id != actor.subject and not actor.is_staff:
+        membership = await uow.session.get(Membership, (comment.community_id, actor.subject))
+        if (
+            membership is None
+            or membership.status != MembershipStatus.active
+            or membership.role not in COMMUNITY_STAFF_ROLES
+        ):
+            raise Problem(
+                403, "not-the-author", "Forbidden", "only the author or moderators may delete"
+            )
+    now = utcnow()
+    comment.deleted_at = now
+    comment.body = ""
+    uow.session.add(comment)
+    await search.unindex(uow, comment.id)
+    await uow.record(
+        CommentDeleted(
+            comment_id=comment.id,
+            post_id=comment.post_id,
+            community_id=comment.community_id,
+            deleted_by=actor.subject,
+            deleted_at=now,
+        ),
+        subject=str(comment.id),
+    )
+    await uow.commit()
+
+
+async def react(
+    *, uow: UnitOfWork, post_id: uuid.UUID, kind: ReactionKind, actor: Principal
+) -> None:
+    """Add the actor's reaction of this kind; idempotent (the unique constraint decides races)."""
+    post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    await _participant(uow, post, actor)
+    values = {
+        "id": uuid7(),
+        "post_id": post.id,
+        "member_id": actor.subject,
+        "kind": str(kind),
+        "created_at": utcnow(),
+    }
+    dialect = uow.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = (
+        insert(Reaction)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["post_id", "member_id", "kind"])
+    )
+    await uow.session.execute(stmt)
+    await uow.commit()
+
+
+async def unreact(
+    *, uow: UnitOfWork, post_id: uuid.UUID, kind: ReactionKind, actor: Principal
+) -> None:
+    """Remove the actor's reaction of this kind (absent is fine: idempotent)."""
+    post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    await _participant(uow, post, actor)
+    await uow.session.execute(
+        delete(Reaction).where(
+            col(Reaction.post_id) == post.id,
+            col(Reaction.member_id) == actor.subject,
+            col(Reaction.kind) == str(kind),
+        )
+    )
+    await uow.commit()
+
+
+async def reaction_counts(
+    *, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal
+) -> tuple[dict[str, int], list[str]]:
+    """Counts per kind on a post the actor may read, and the actor's own kinds."""
+    post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    stmt = (
+        select(Reaction.kind, func.count())
+        .where(col(Reaction.post_id) == post.id)
+        .group_by(Reaction.kind)
+    )
+    counts = {str(k): int(n) for k, n in (await uow.session.exec(stmt)).all()}
+    mine_stmt = select(Reaction.kind).where(
+        col(Reaction.post_id) == post.id, col(Reaction.member_id) == actor.subject
+    )
+    mine = sorted(str(k) for k in (await uow.session.exec(mine_stmt)).all())
+    return counts, mine
