@@ -12,7 +12,6 @@ from hearth_members.accounts.models import Account, AccountStatus
 from hearth_members.audit.models import AuditRecord
 from hearth_members.audit.service import audit
 from hearth_members.care.models import CareJourney
-from hearth_members.events import MemberPseudonymised
 from hearth_members.incentives.models import (
     Badge,
     BadgeAward,
@@ -21,10 +20,11 @@ from hearth_members.incentives.models import (
     PointBalance,
     PointEntry,
 )
-from hearth_members.models import Application, Membership
+from hearth_members.membership.models import Application, Membership
 from hearth_members.notifications.models import Notification
 from hearth_members.notifications.service import drop_open_deliveries
 from hearth_members.profiles.crypto import Keyring, keyring_from
+from hearth_members.profiles.events import MemberPseudonymised
 from hearth_members.profiles.models import Profile, ProfilePublic, ProfileUpdate
 from hearth_members.settings import MembersSettings
 from hearth_members.tiers.models import MemberActivity, MemberTier
