@@ -16,7 +16,7 @@ from servicekit.events import Envelope
 measurements = EventConsumer("members__measurements")
 
 
-class CommunityMeasuredV1(BaseModel):
+class CommunityMeasuredFact(BaseModel):
     """What members reads from hearth.metrics.community.measured.v1 (any metric name is kept)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -30,7 +30,7 @@ class CommunityMeasuredV1(BaseModel):
 @measurements.handles("hearth.metrics.community.measured.v1")
 async def on_community_measured(session: AsyncSession, envelope: Envelope) -> None:
     """Keep the newest measurement per community metric: goals read their progress from it."""
-    data: CommunityMeasuredV1 = envelope.payload(CommunityMeasuredV1)
+    data: CommunityMeasuredFact = envelope.payload(CommunityMeasuredFact)
     await record_measurement(
         uow=handler_uow(session),
         community_id=data.community_id,

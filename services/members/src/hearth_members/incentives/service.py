@@ -29,7 +29,7 @@ from hearth_members.incentives.models import (
     BadgeCreate,
     BadgeGrantCreate,
     BadgeKind,
-    BadgeRevoke,
+    BadgeRevokeRequest,
     EntryKind,
     IncentiveSettings,
     IncentiveSettingsUpdate,
@@ -545,7 +545,7 @@ async def revoke_badge(
     community_id: uuid.UUID,
     badge_id: uuid.UUID,
     user_id: uuid.UUID,
-    data: BadgeRevoke,
+    data: BadgeRevokeRequest,
     actor: Principal,
 ) -> tuple[BadgeAward, Badge]:
     """Revoke a member's badge or title with a reason (managers)."""

@@ -14,7 +14,7 @@ from hearth_members.membership.events import MemberRemovalScheduled
 from hearth_members.membership.guards import member_to_act_on, refuse_owner
 from hearth_members.membership.models import (
     CleanupGrounds,
-    CleanupNotice,
+    CleanupNoticeRequest,
     Membership,
     MembershipStatus,
 )
@@ -35,7 +35,7 @@ async def give_cleanup_notice(
     uow: UnitOfWork,
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    data: CleanupNotice,
+    data: CleanupNoticeRequest,
     actor: Principal,
     default_grace_days: float,
 ) -> Membership:
@@ -91,7 +91,7 @@ async def give_cleanup_notice(
 
 
 async def _cleanup_evidence(
-    uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID, data: CleanupNotice
+    uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID, data: CleanupNoticeRequest
 ) -> str:
     """The evidence a cleanup notice cites: the caller's, or metrics' record of inactivity."""
     cited = (data.evidence_ref or "").strip()

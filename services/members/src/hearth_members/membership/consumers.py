@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 sanctions = EventConsumer("members__sanctions")
 
 
-class SanctionAppliedV1(BaseModel):
+class SanctionAppliedFact(BaseModel):
     """What members reads from hearth.moderation.sanction.applied.v1."""
 
     model_config = ConfigDict(extra="ignore")
@@ -43,7 +43,7 @@ class SanctionAppliedV1(BaseModel):
 @sanctions.handles("hearth.moderation.sanction.applied.v1")
 async def on_sanction_applied(session: AsyncSession, envelope: Envelope) -> None:
     """Apply moderation's sanction: warn (notice), mute (muted_until), or remove (with evidence)."""
-    data: SanctionAppliedV1 = envelope.payload(SanctionAppliedV1)
+    data: SanctionAppliedFact = envelope.payload(SanctionAppliedFact)
     uow = handler_uow(session)
     community = await session.get(Community, data.community_id)
     membership = await active_membership(uow, data.community_id, data.user_id)
@@ -90,7 +90,7 @@ async def _withhold_owner_removal(
     uow: UnitOfWork,
     community: Community,
     owner: Membership,
-    data: SanctionAppliedV1,
+    data: SanctionAppliedFact,
     evidence: str,
 ) -> None:
     """A removal sanction on the owner: keep them (one owner, always), tell who can act."""

@@ -119,7 +119,7 @@ class ApplicationCreate(MembersModel):
     answers: dict[str, str] = Field(default_factory=dict, max_length=20)
 
 
-class ApplicationDecision(MembersModel):
+class ApplicationDecisionRequest(MembersModel):
     """Body of approve/reject; a rejection needs a reason the applicant will see."""
 
     reason: str | None = Field(default=None, max_length=1000)
@@ -197,13 +197,13 @@ class InvitePublic(MembersModel):
     revoked_at: datetime | None
 
 
-class RoleChange(MembersModel):
+class RoleChangeRequest(MembersModel):
     """Body of PUT /communities/{id}/members/{user_id}/role."""
 
     role: CommunityRole
 
 
-class Removal(MembersModel):
+class RemovalRequest(MembersModel):
     """Body of a removal or ban: the reason is shown to the member."""
 
     reason: str = Field(min_length=1, max_length=1000)
@@ -224,7 +224,7 @@ class CleanupGrounds(StrEnum):
     violations = "violations"  # evidence: moderation's record, always cited by the caller
 
 
-class CleanupNotice(MembersModel):
+class CleanupNoticeRequest(MembersModel):
     """Body of a cleanup notice: removal after a grace period, with the evidence referenced."""
 
     grounds: CleanupGrounds
@@ -233,7 +233,7 @@ class CleanupNotice(MembersModel):
     grace_days: float | None = Field(default=None, ge=0, le=365)
 
 
-class OwnershipTransfer(MembersModel):
+class OwnershipTransferRequest(MembersModel):
     """Body of an ownership hand-over."""
 
     new_owner_id: uuid.UUID
@@ -248,7 +248,7 @@ class DepartingRole(StrEnum):
     remove = "remove"  # they are removed, with the hand-over's reason (notified, audited)
 
 
-class BulkHandover(MembersModel):
+class BulkHandoverRequest(MembersModel):
     """Body of a departing person's hand-over of everything they own to a successor."""
 
     from_user_id: uuid.UUID

@@ -22,12 +22,12 @@ from hearth_members.membership.guards import (
 from hearth_members.membership.models import (
     Application,
     ApplicationStatus,
-    BulkHandover,
+    BulkHandoverRequest,
     BulkHandoverResult,
     DepartingRole,
     Membership,
     MembershipStatus,
-    OwnershipTransfer,
+    OwnershipTransferRequest,
 )
 from hearth_members.membership.sanctions import end_membership
 from hearth_members.notifications import notify
@@ -178,7 +178,7 @@ async def _hand_over(
 
 
 async def transfer_ownership(
-    *, uow: UnitOfWork, community_id: uuid.UUID, data: OwnershipTransfer, actor: Principal
+    *, uow: UnitOfWork, community_id: uuid.UUID, data: OwnershipTransferRequest, actor: Principal
 ) -> Community:
     """Hand a community to another active member (owner or platform staff)."""
     community, _ = await acting_role(
@@ -193,7 +193,7 @@ async def transfer_ownership(
 
 
 async def bulk_handover(
-    *, uow: UnitOfWork, data: BulkHandover, actor: Principal
+    *, uow: UnitOfWork, data: BulkHandoverRequest, actor: Principal
 ) -> BulkHandoverResult:
     """Everything a departing person owns (communities, pending reviews, goals) to a successor."""
     if not actor.is_staff:
@@ -255,7 +255,7 @@ async def bulk_handover(
 
 
 async def _after_departure(
-    uow: UnitOfWork, community: Community, data: BulkHandover, actor: Principal
+    uow: UnitOfWork, community: Community, data: BulkHandoverRequest, actor: Principal
 ) -> None:
     """Demote or remove the departing person in a community they just handed over."""
     membership = await active_membership(uow, community.id, data.from_user_id)

@@ -12,20 +12,20 @@ from hearth_members.communities.routes import community_out
 from hearth_members.membership import applications, cleanup, invites, joining, ownership, sanctions
 from hearth_members.membership.models import (
     ApplicationCreate,
-    ApplicationDecision,
+    ApplicationDecisionRequest,
     ApplicationPublic,
     ApplicationStatus,
-    BulkHandover,
+    BulkHandoverRequest,
     BulkHandoverResult,
-    CleanupNotice,
+    CleanupNoticeRequest,
     InviteCreate,
     InvitePublic,
     MembershipPublic,
     MembershipStatus,
     MuteRequest,
-    OwnershipTransfer,
-    Removal,
-    RoleChange,
+    OwnershipTransferRequest,
+    RemovalRequest,
+    RoleChangeRequest,
 )
 from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, StaffDep
@@ -83,7 +83,7 @@ async def leave_community(
 async def remove_member(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: Removal,
+    body: RemovalRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> MembershipPublic:
@@ -99,7 +99,7 @@ async def remove_member(
 async def ban_member(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: Removal,
+    body: RemovalRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> MembershipPublic:
@@ -143,7 +143,7 @@ async def mute_member(
 async def change_role(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: RoleChange,
+    body: RoleChangeRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> MembershipPublic:
@@ -159,7 +159,7 @@ async def change_role(
 async def give_cleanup_notice(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: CleanupNotice,
+    body: CleanupNoticeRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
     runtime: RuntimeDep,
@@ -197,7 +197,10 @@ async def run_cleanup(uow: UnitOfWorkDep, actor: StaffDep) -> dict[str, int]:
 
 @router.post(C + "/ownership")
 async def transfer_ownership(
-    community_id: uuid.UUID, body: OwnershipTransfer, uow: UnitOfWorkDep, actor: CurrentPrincipal
+    community_id: uuid.UUID,
+    body: OwnershipTransferRequest,
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
 ) -> CommunityPublic:
     """Hand the community to another member (owner, staff)."""
     return community_out(
@@ -209,7 +212,7 @@ async def transfer_ownership(
 
 @router.post("/handovers")
 async def bulk_handover(
-    body: BulkHandover, uow: UnitOfWorkDep, actor: StaffDep
+    body: BulkHandoverRequest, uow: UnitOfWorkDep, actor: StaffDep
 ) -> BulkHandoverResult:
     """Hand everything a departing person owns to a successor (staff), audited."""
     return await ownership.bulk_handover(uow=uow, data=body, actor=actor)
@@ -244,7 +247,7 @@ async def list_applications(
 async def approve(
     community_id: uuid.UUID,
     application_id: uuid.UUID,
-    body: ApplicationDecision,
+    body: ApplicationDecisionRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> ApplicationPublic:
@@ -265,7 +268,7 @@ async def approve(
 async def reject(
     community_id: uuid.UUID,
     application_id: uuid.UUID,
-    body: ApplicationDecision,
+    body: ApplicationDecisionRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> ApplicationPublic:

@@ -17,7 +17,12 @@ from hearth_members.membership.events import (
 )
 from hearth_members.membership.guards import member_to_act_on, membership_of, refuse_owner
 from hearth_members.membership.joining import admit
-from hearth_members.membership.models import Membership, MembershipStatus, MuteRequest, Removal
+from hearth_members.membership.models import (
+    Membership,
+    MembershipStatus,
+    MuteRequest,
+    RemovalRequest,
+)
 from hearth_members.notifications import notify
 from hearth_members.permissions import Action, check_over
 from servicekit.deps import UnitOfWork
@@ -80,7 +85,12 @@ async def end_membership(
 
 
 async def remove_member(
-    *, uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID, data: Removal, actor: Principal
+    *,
+    uow: UnitOfWork,
+    community_id: uuid.UUID,
+    user_id: uuid.UUID,
+    data: RemovalRequest,
+    actor: Principal,
 ) -> Membership:
     """Remove a member ranked below the actor, with a reason and a notice to them."""
     community, role = await acting_role(
@@ -103,7 +113,12 @@ async def remove_member(
 
 
 async def ban_member(
-    *, uow: UnitOfWork, community_id: uuid.UUID, user_id: uuid.UUID, data: Removal, actor: Principal
+    *,
+    uow: UnitOfWork,
+    community_id: uuid.UUID,
+    user_id: uuid.UUID,
+    data: RemovalRequest,
+    actor: Principal,
 ) -> Membership:
     """Ban a person (member or not) from a community: they cannot rejoin, not even by invite."""
     community, role = await acting_role(

@@ -16,7 +16,7 @@ from servicekit.events import Envelope
 gateway_notices = EventConsumer("members__gateway")
 
 
-class WebhookDisabledV1(BaseModel):
+class WebhookDisabledFact(BaseModel):
     """What members reads from hearth.gateway.webhook.disabled.v1."""
 
     model_config = ConfigDict(extra="ignore")
@@ -32,7 +32,7 @@ class WebhookDisabledV1(BaseModel):
 @gateway_notices.handles("hearth.gateway.webhook.disabled.v1")
 async def on_webhook_disabled(session: AsyncSession, envelope: Envelope) -> None:
     """Tell the platform admin who created a webhook that the gateway disabled it."""
-    data: WebhookDisabledV1 = envelope.payload(WebhookDisabledV1)
+    data: WebhookDisabledFact = envelope.payload(WebhookDisabledFact)
     target = data.url_origin or "its receiver"
     await notify(
         uow=handler_uow(session),
@@ -57,7 +57,7 @@ async def on_webhook_disabled(session: AsyncSession, envelope: Envelope) -> None
 reminders = EventConsumer("members__reminders")
 
 
-class ReminderDueV1(BaseModel):
+class ReminderDueFact(BaseModel):
     """What members reads from hearth.events.registration.reminder_due.v1."""
 
     model_config = ConfigDict(extra="ignore")
@@ -75,7 +75,7 @@ class ReminderDueV1(BaseModel):
 @reminders.handles("hearth.events.registration.reminder_due.v1")
 async def on_reminder_due(session: AsyncSession, envelope: Envelope) -> None:
     """Put an activity reminder in the registered member's inbox (once per event: the inbox)."""
-    data: ReminderDueV1 = envelope.payload(ReminderDueV1)
+    data: ReminderDueFact = envelope.payload(ReminderDueFact)
     starts = data.starts_at.astimezone(UTC)
     where = data.online_url or data.location
     body = f"{data.title} starts at {starts:%Y-%m-%d %H:%M} UTC" + (f", {where}." if where else ".")
