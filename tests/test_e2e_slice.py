@@ -15,7 +15,7 @@ import httpx
 import nats
 import pytest
 
-from hearth_members.models import GoalMetric
+from hearth_members.goals.models import GoalMetric
 from servicekit.testing.harness import eventually
 from servicekit.testing.platform import Platform
 

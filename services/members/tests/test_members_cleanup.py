@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from hearth_members.app import definition
-from hearth_members.models import Membership
+from hearth_members.membership.models import Membership
 from members_testkit import publish, took
 from servicekit.ids import utcnow
 from servicekit.testing.backends import Backends

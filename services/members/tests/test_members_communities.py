@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hearth_members.service import render_template
+from hearth_members.communities.service import render_template
 from servicekit.testing.harness import Broker, Identities, RunningService, eventually
 
 PROBLEM = "application/problem+json"

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from hearth_members.models import Invite
+from hearth_members.membership.models import Invite
 from servicekit.ids import utcnow
 from servicekit.testing.harness import Broker, Identities, RunningService, eventually
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col
 
-from hearth_members.models import Membership
+from hearth_members.membership.models import Membership
 from members_testkit import publish, took
 from servicekit.ids import utcnow
 from servicekit.testing.harness import Broker, Identities, RunningService, eventually

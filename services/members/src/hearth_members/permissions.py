@@ -4,7 +4,7 @@ Platform staff (platform roles admin/operator) act with owner rights in every co
 outrank owners. Acting on another member also needs rank: you may only act on someone strictly
 below you (owner > admin > moderator > member), and only grant roles below your own (the owner
 grants admin). Nobody, staff included, demotes, removes, bans or cleans up the current owner
-(`lifecycle.refuse_owner`, 409): ownership is transferred first. The README's matrix is this
+(`membership.guards.refuse_owner`, 409): ownership is transferred first. The README's matrix is this
 table; `test_members_refusals.py::test_readme_states_the_permission_matrix_and_every_route`
 checks that they agree.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from hearth_members.models import CommunityRole
+from hearth_members.communities.models import CommunityRole
 from servicekit.identity import Principal
 from servicekit.problems import forbidden
 

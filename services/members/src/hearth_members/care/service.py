@@ -18,8 +18,8 @@ from hearth_members.care.models import (
     JourneyStatus,
     TickResult,
 )
+from hearth_members.communities.models import Community
 from hearth_members.incentives.access import active_role, require_manager
-from hearth_members.models import Community
 from hearth_members.notifications import notify
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal

@@ -11,7 +11,8 @@ import uuid
 
 from sqlmodel import select
 
-from hearth_members.models import Community, CommunityRole, Membership, MembershipStatus, Visibility
+from hearth_members.communities.models import Community, CommunityRole, Visibility
+from hearth_members.membership.models import Membership, MembershipStatus
 from hearth_members.permissions import Action, allowed
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal

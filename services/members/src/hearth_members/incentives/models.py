@@ -251,7 +251,7 @@ class BadgeGrantCreate(MembersModel):
     reason: str = Field(default="", max_length=300)
 
 
-class BadgeRevoke(MembersModel):
+class BadgeRevokeRequest(MembersModel):
     """Body of POST .../grants/{user_id}/revoke."""
 
     reason: str = Field(min_length=1, max_length=300)

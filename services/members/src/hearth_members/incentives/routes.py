@@ -13,7 +13,7 @@ from hearth_members.incentives.models import (
     BadgeCreate,
     BadgeGrantCreate,
     BadgePublic,
-    BadgeRevoke,
+    BadgeRevokeRequest,
     IncentiveSettingsPublic,
     IncentiveSettingsUpdate,
     Leaderboard,
@@ -169,7 +169,7 @@ async def revoke_badge(
     community_id: uuid.UUID,
     badge_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: BadgeRevoke,
+    body: BadgeRevokeRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> BadgeAwardPublic:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, func, update
 from sqlmodel import col, select
 
+from hearth_members.communities.models import Community
 from hearth_members.incentives.access import (
     require_manager,
     require_member,
@@ -28,7 +29,7 @@ from hearth_members.incentives.models import (
     BadgeCreate,
     BadgeGrantCreate,
     BadgeKind,
-    BadgeRevoke,
+    BadgeRevokeRequest,
     EntryKind,
     IncentiveSettings,
     IncentiveSettingsUpdate,
@@ -46,7 +47,6 @@ from hearth_members.incentives.models import (
     PointRulesPublic,
     PointRulesUpdate,
 )
-from hearth_members.models import Community
 from hearth_members.tiers import service as tiers
 from servicekit.db import affected_rows, upsert_insert
 from servicekit.deps import UnitOfWork
@@ -545,7 +545,7 @@ async def revoke_badge(
     community_id: uuid.UUID,
     badge_id: uuid.UUID,
     user_id: uuid.UUID,
-    data: BadgeRevoke,
+    data: BadgeRevokeRequest,
     actor: Principal,
 ) -> tuple[BadgeAward, Badge]:
     """Revoke a member's badge or title with a reason (managers)."""

@@ -18,7 +18,7 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -284,12 +284,23 @@ async def _deliver_one(
     return "delivered"
 
 
+AddressBook = Callable[[ServiceRuntime, uuid.UUID], Awaitable[str | None]]
+"""Where a recipient's e-mail address comes from (profiles holds it, encrypted)."""
+_ADDRESS_BOOK: list[AddressBook] = []
+
+
+def use_address_book(book: AddressBook) -> None:
+    """Wire the address book (app.py): notifications never imports profiles."""
+    _ADDRESS_BOOK[:] = [book]
+
+
 def _address_lookup(runtime: ServiceRuntime) -> AddressLookup:
-    # Imported late: profiles imports this package's models.
-    from hearth_members.profiles.service import email_address_of
+    if not _ADDRESS_BOOK:
+        raise RuntimeError("no address book wired: app.py calls use_address_book()")
+    book = _ADDRESS_BOOK[0]
 
     async def lookup(user_id: uuid.UUID) -> str | None:
-        return await email_address_of(runtime=runtime, user_id=user_id)
+        return await book(runtime, user_id)
 
     return lookup
 

@@ -9,8 +9,8 @@ from sqlalchemy import event, func, update
 from sqlmodel import col, select
 
 from hearth_members.audit.service import audit
-from hearth_members.events import NotificationCreated
 from hearth_members.notifications.delivery import configured_channels
+from hearth_members.notifications.events import NotificationCreated
 from hearth_members.notifications.models import (
     DeliveryStatus,
     Notification,

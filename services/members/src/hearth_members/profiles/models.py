@@ -53,7 +53,7 @@ class ProfilePublic(MembersModel):
     pseudonymised_at: datetime | None
 
 
-class ProfileLookup(MembersModel):
+class ProfileLookupRequest(MembersModel):
     """Body of POST /profiles/lookup: an exact e-mail or phone (normalised like stored ones)."""
 
     email: str | None = Field(default=None, max_length=254)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, status
 
 from hearth_members.profiles import service
-from hearth_members.profiles.models import ProfileLookup, ProfilePublic, ProfileUpdate
+from hearth_members.profiles.models import ProfileLookupRequest, ProfilePublic, ProfileUpdate
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, Principal, StaffDep, require_roles
 from servicekit.problems import Problem
@@ -51,7 +51,9 @@ async def rotate_keys(uow: UnitOfWorkDep, actor: AdminDep) -> dict[str, int]:
 # POST with a JSON body, not GET with a query: URLs end up in access logs, proxies and
 # browser histories, and an e-mail address or phone number must not.
 @router.post("/profiles/lookup")
-async def lookup(body: ProfileLookup, uow: UnitOfWorkDep, actor: StaffDep) -> dict[str, str | None]:
+async def lookup(
+    body: ProfileLookupRequest, uow: UnitOfWorkDep, actor: StaffDep
+) -> dict[str, str | None]:
     """Find a user id by exact e-mail or phone through the blind index (staff)."""
     if body.email:
         found = await service.find_by_email(uow=uow, email=body.email)

@@ -5,29 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import update
 from sqlmodel import col, select
 
-from hearth_members.accounts.models import Account, AccountStatus
-from hearth_members.audit.models import AuditRecord
 from hearth_members.audit.service import audit
-from hearth_members.care.models import CareJourney
-from hearth_members.events import MemberPseudonymised
-from hearth_members.incentives.models import (
-    Badge,
-    BadgeAward,
-    Perk,
-    PerkRedemption,
-    PointBalance,
-    PointEntry,
-)
-from hearth_members.models import Application, Membership
-from hearth_members.notifications.models import Notification
-from hearth_members.notifications.service import drop_open_deliveries
+from hearth_members.profiles import privacy
 from hearth_members.profiles.crypto import Keyring, keyring_from
+from hearth_members.profiles.events import MemberPseudonymised
 from hearth_members.profiles.models import Profile, ProfilePublic, ProfileUpdate
 from hearth_members.settings import MembersSettings
-from hearth_members.tiers.models import MemberActivity, MemberTier
 from servicekit import idempotency
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
@@ -160,62 +145,11 @@ async def rotate_keys(*, uow: UnitOfWork, batch: int = 500) -> int:
 async def export_data(*, uow: UnitOfWork, user_id: uuid.UUID) -> dict[str, Any]:
     """Everything members holds about the user, as one JSON document (PIPL/GDPR access)."""
     profile = await get_profile(uow=uow, user_id=user_id)
-
-    async def rows(model: Any, column: Any) -> list[dict[str, Any]]:
-        found = (await uow.session.exec(select(model).where(column == user_id))).all()
-        return [r.model_dump(mode="json") for r in found]
-
-    badges = (
-        await uow.session.exec(
-            select(BadgeAward, Badge)
-            .join(Badge, col(Badge.id) == col(BadgeAward.badge_id))
-            .where(BadgeAward.user_id == user_id)
-            .order_by(col(BadgeAward.id))
-        )
-    ).all()
-    redemptions = (
-        await uow.session.exec(
-            select(PerkRedemption, Perk)
-            .join(Perk, col(Perk.id) == col(PerkRedemption.perk_id))
-            .where(PerkRedemption.user_id == user_id)
-            .order_by(col(PerkRedemption.id))
-        )
-    ).all()
-    account = await uow.session.get(Account, user_id)
     return {
         "user_id": str(user_id),
         "exported_at": utcnow().isoformat(),
         "profile": profile.model_dump(mode="json"),
-        # The account as the person may see it: never the password hash or the casefolded key.
-        "account": (
-            account.model_dump(mode="json", exclude={"password_hash", "login_key"})
-            if account is not None
-            else None
-        ),
-        "memberships": await rows(Membership, Membership.user_id),
-        "applications": await rows(Application, Application.user_id),
-        "notifications": await rows(Notification, Notification.user_id),
-        "audit_about_me": [
-            r.model_dump(mode="json")
-            for r in (
-                await uow.session.exec(
-                    select(AuditRecord).where(AuditRecord.target_id == str(user_id))
-                )
-            ).all()
-        ],
-        "ledger": await rows(PointEntry, PointEntry.user_id),
-        "balances": await rows(PointBalance, PointBalance.user_id),
-        "badges": [  # badges and titles (`kind`), revoked ones included
-            {**award.model_dump(mode="json"), "name": badge.name, "kind": badge.kind}
-            for award, badge in badges
-        ],
-        "redemptions": [
-            {**redemption.model_dump(mode="json"), "perk": perk.name}
-            for redemption, perk in redemptions
-        ],
-        "tiers": await rows(MemberTier, MemberTier.user_id),
-        "activity": await rows(MemberActivity, MemberActivity.user_id),
-        "care_journeys": await rows(CareJourney, CareJourney.user_id),
+        **await privacy.export_sections(uow, user_id),  # each package's own rows (app.py)
     }
 
 
@@ -232,32 +166,9 @@ async def pseudonymise(*, uow: UnitOfWork, user_id: uuid.UUID, actor_id: uuid.UU
     profile.email_verified = False
     profile.pseudonymised_at = profile.updated_at = utcnow()
     uow.session.add(profile)
-    # Free-text answers and notification bodies may hold personal data: blank them.
-    await uow.session.exec(
-        update(Application)
-        .where(col(Application.user_id) == user_id)
-        .values(answers={})
-        .execution_options(synchronize_session=False)
-    )
-    await uow.session.exec(
-        update(Notification)
-        .where(col(Notification.user_id) == user_id)
-        .values(title="(deleted)", body="", data={})
-        .execution_options(synchronize_session=False)
-    )
-    # E-mails and webhooks not sent yet never go out: the address is gone, and the sender
-    # reads it at send time anyway, so one already claimed finds none (or the blanked text).
-    await drop_open_deliveries(uow=uow, user_id=user_id, reason="recipient's data deleted")
-    account = await uow.session.get(Account, user_id)
-    if account is not None:
-        # Deletion closes the account too: no login, no password, no link to the external
-        # identity (a later sign-in through the IdP would start a fresh, unrelated account).
-        account.login = account.login_key = account.password_hash = None
-        account.external_subject = None
-        account.name = ""
-        account.status = AccountStatus.disabled
-        account.updated_at = utcnow()
-        uow.session.add(account)
+    # Application answers, notification bodies, unsent deliveries, the account: each
+    # package's eraser (registered in app.py) wipes its own.
+    await privacy.erase_everywhere(uow, user_id)
     await uow.record(
         MemberPseudonymised(user_id=user_id, pseudonymised_at=profile.pseudonymised_at),
         subject=str(user_id),

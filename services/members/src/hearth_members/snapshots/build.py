@@ -8,7 +8,8 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from hearth_members.models import Community, Membership
+from hearth_members.communities.models import Community
+from hearth_members.membership.models import Membership
 from hearth_members.snapshots.events import CommunitySnapshot, MembershipSnapshot
 from hearth_members.tiers.models import DEFAULT_PRIVILEGES, MemberTier, Tier, TierRules
 

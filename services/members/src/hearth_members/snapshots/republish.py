@@ -15,7 +15,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from hearth_members.models import Community, Membership
+from hearth_members.communities.models import Community
+from hearth_members.membership.models import Membership
 from hearth_members.snapshots.build import community_snapshot, membership_snapshots
 from hearth_members.snapshots.events import CommunitySnapshot, MembershipSnapshot
 from servicekit.cli import CliCommand

@@ -25,7 +25,8 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 
-from hearth_members.models import Community, Membership
+from hearth_members.communities.models import Community
+from hearth_members.membership.models import Membership
 from hearth_members.snapshots.build import community_snapshot, membership_snapshots
 from hearth_members.tiers.models import MemberTier, TierRules
 from servicekit.db import Database

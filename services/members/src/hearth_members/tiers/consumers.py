@@ -8,7 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hearth_members.models import Community
+from hearth_members.communities.models import Community
 from hearth_members.tiers import service
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow

@@ -1,34 +1,32 @@
-"""Members' subscriptions to other contexts (wired in app.py).
-
-Payloads are parsed with members' own tolerant models (only the fields members needs),
-never with the producing service's classes.
-"""
+"""Members' subscription to moderation's sanctions (payloads parsed by members' own models)."""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_members.accounts.service import platform_staff
 from hearth_members.audit.service import SYSTEM_ACTOR, audit
-from hearth_members.lifecycle import end_membership, mute_member
-from hearth_members.models import Community, CommunityRole, Membership
+from hearth_members.communities.models import Community, CommunityRole
+from hearth_members.membership.guards import active_membership
+from hearth_members.membership.models import Membership
+from hearth_members.membership.sanctions import end_membership, mute_member
 from hearth_members.notifications import notify
-from hearth_members.service import active_membership, record_measurement
 from servicekit.consumer import EventConsumer
 from servicekit.deps import UnitOfWork, handler_uow
 from servicekit.events import Envelope
 
 log = logging.getLogger(__name__)
 
+
 sanctions = EventConsumer("members__sanctions")
 
 
-class SanctionAppliedV1(BaseModel):
+class SanctionAppliedFact(BaseModel):
     """What members reads from hearth.moderation.sanction.applied.v1."""
 
     model_config = ConfigDict(extra="ignore")
@@ -45,7 +43,7 @@ class SanctionAppliedV1(BaseModel):
 @sanctions.handles("hearth.moderation.sanction.applied.v1")
 async def on_sanction_applied(session: AsyncSession, envelope: Envelope) -> None:
     """Apply moderation's sanction: warn (notice), mute (muted_until), or remove (with evidence)."""
-    data: SanctionAppliedV1 = envelope.payload(SanctionAppliedV1)
+    data: SanctionAppliedFact = envelope.payload(SanctionAppliedFact)
     uow = handler_uow(session)
     community = await session.get(Community, data.community_id)
     membership = await active_membership(uow, data.community_id, data.user_id)
@@ -92,7 +90,7 @@ async def _withhold_owner_removal(
     uow: UnitOfWork,
     community: Community,
     owner: Membership,
-    data: SanctionAppliedV1,
+    data: SanctionAppliedFact,
     evidence: str,
 ) -> None:
     """A removal sanction on the owner: keep them (one owner, always), tell who can act."""
@@ -145,114 +143,4 @@ async def _withhold_owner_removal(
         ),
         community_id=community.id,
         data={"evidence_ref": evidence, "sanction_id": str(data.sanction_id)},
-    )
-
-
-measurements = EventConsumer("members__measurements")
-
-
-class CommunityMeasuredV1(BaseModel):
-    """What members reads from hearth.metrics.community.measured.v1 (any metric name is kept)."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    community_id: uuid.UUID
-    metric: str
-    value: float
-    measured_at: datetime
-
-
-@measurements.handles("hearth.metrics.community.measured.v1")
-async def on_community_measured(session: AsyncSession, envelope: Envelope) -> None:
-    """Keep the newest measurement per community metric: goals read their progress from it."""
-    data: CommunityMeasuredV1 = envelope.payload(CommunityMeasuredV1)
-    await record_measurement(
-        uow=handler_uow(session),
-        community_id=data.community_id,
-        metric=data.metric,
-        value=data.value,
-        measured_at=data.measured_at,
-    )
-
-
-gateway_notices = EventConsumer("members__gateway")
-
-
-class WebhookDisabledV1(BaseModel):
-    """What members reads from hearth.gateway.webhook.disabled.v1."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    subscription_id: uuid.UUID
-    created_by: uuid.UUID
-    url_origin: str = ""
-    reason: str = ""
-    failure_streak: int | None = None
-    disabled_at: datetime | None = None
-
-
-@gateway_notices.handles("hearth.gateway.webhook.disabled.v1")
-async def on_webhook_disabled(session: AsyncSession, envelope: Envelope) -> None:
-    """Tell the platform admin who created a webhook that the gateway disabled it."""
-    data: WebhookDisabledV1 = envelope.payload(WebhookDisabledV1)
-    target = data.url_origin or "its receiver"
-    await notify(
-        uow=handler_uow(session),
-        user_id=data.created_by,
-        kind="webhook.disabled",
-        title="A webhook subscription was disabled",
-        body=(
-            f"Deliveries to {target} kept failing ({data.reason or 'persistent failure'}), so "
-            "the gateway disabled the subscription. Its events stay queued: re-enable it "
-            "once the receiver works again."
-        ),
-        data={
-            "subscription_id": str(data.subscription_id),
-            "url_origin": data.url_origin,
-            "reason": data.reason,
-            "failure_streak": data.failure_streak,
-            "disabled_at": data.disabled_at.isoformat() if data.disabled_at else None,
-        },
-    )
-
-
-reminders = EventConsumer("members__reminders")
-
-
-class ReminderDueV1(BaseModel):
-    """What members reads from hearth.events.registration.reminder_due.v1."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    registration_id: uuid.UUID
-    activity_id: uuid.UUID
-    community_id: uuid.UUID
-    user_id: uuid.UUID
-    title: str
-    starts_at: datetime
-    location: str | None = None
-    online_url: str | None = None
-
-
-@reminders.handles("hearth.events.registration.reminder_due.v1")
-async def on_reminder_due(session: AsyncSession, envelope: Envelope) -> None:
-    """Put an activity reminder in the registered member's inbox (once per event: the inbox)."""
-    data: ReminderDueV1 = envelope.payload(ReminderDueV1)
-    starts = data.starts_at.astimezone(UTC)
-    where = data.online_url or data.location
-    body = f"{data.title} starts at {starts:%Y-%m-%d %H:%M} UTC" + (f", {where}." if where else ".")
-    await notify(
-        uow=handler_uow(session),
-        user_id=data.user_id,
-        kind="event.reminder",
-        title=f"Reminder: {data.title}",
-        body=body,
-        community_id=data.community_id,
-        data={
-            "activity_id": str(data.activity_id),
-            "registration_id": str(data.registration_id),
-            "starts_at": starts.isoformat(),
-            "location": data.location,
-            "online_url": data.online_url,
-        },
     )

@@ -1,4 +1,4 @@
-"""Members' community and membership routes (served at /, public at /api/members)."""
+"""Membership routes: join, leave, sanctions, roles, ownership, applications, invites, cleanup."""
 
 from __future__ import annotations
 
@@ -7,42 +7,32 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from hearth_members import lifecycle, service
-from hearth_members.audit.models import AuditPublic
-from hearth_members.audit.service import list_audit
-from hearth_members.models import (
+from hearth_members.communities.models import CommunityPublic
+from hearth_members.communities.routes import community_out
+from hearth_members.membership import applications, cleanup, invites, joining, ownership, sanctions
+from hearth_members.membership.models import (
     ApplicationCreate,
-    ApplicationDecision,
+    ApplicationDecisionRequest,
     ApplicationPublic,
     ApplicationStatus,
-    BulkHandover,
+    BulkHandoverRequest,
     BulkHandoverResult,
-    CleanupNotice,
-    CommunityCreate,
-    CommunityPublic,
-    CommunityUpdate,
-    GoalCreate,
-    GoalPublic,
+    CleanupNoticeRequest,
     InviteCreate,
     InvitePublic,
     MembershipPublic,
     MembershipStatus,
     MuteRequest,
-    OwnershipTransfer,
-    Removal,
-    RoleChange,
+    OwnershipTransferRequest,
+    RemovalRequest,
+    RoleChangeRequest,
 )
-from hearth_members.permissions import Action
 from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, StaffDep
 from servicekit.pagination import Page, PageDep, make_page
 
 router = APIRouter(tags=["communities"])
 C = "/communities/{community_id}"
-
-
-def _community(c: object) -> CommunityPublic:
-    return CommunityPublic.model_validate(c, from_attributes=True)
 
 
 def _membership(m: object) -> MembershipPublic:
@@ -53,96 +43,12 @@ def _application(a: object) -> ApplicationPublic:
     return ApplicationPublic.model_validate(a, from_attributes=True)
 
 
-@router.post("/communities", status_code=status.HTTP_201_CREATED)
-async def create_community(
-    body: CommunityCreate, uow: UnitOfWorkDep, actor: StaffDep
-) -> CommunityPublic:
-    """Create a community (platform admins and operators); the creator becomes its owner."""
-    return _community(await service.create_community(uow=uow, data=body, actor=actor))
-
-
-@router.get("/communities")
-async def list_communities(
-    uow: UnitOfWorkDep,
-    actor: CurrentPrincipal,
-    page: PageDep,
-    include_archived: bool = Query(False),
-) -> Page[CommunityPublic]:
-    """Communities the caller may see."""
-    rows = await service.list_communities(
-        uow=uow, actor=actor, page=page, include_archived=include_archived
-    )
-    return make_page([_community(c) for c in rows], page.limit, lambda c: [str(c.id)])
-
-
-@router.get(C)
-async def get_community(
-    community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> CommunityPublic:
-    """One community (private ones: members and staff only)."""
-    return _community(await service.get_community(uow=uow, community_id=community_id, actor=actor))
-
-
-@router.patch(C)
-async def update_community(
-    community_id: uuid.UUID, body: CommunityUpdate, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> CommunityPublic:
-    """Change profile and settings (owner, admin)."""
-    return _community(
-        await service.update_community(uow=uow, community_id=community_id, data=body, actor=actor)
-    )
-
-
-@router.post(C + "/archive")
-async def archive_community(
-    community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> CommunityPublic:
-    """Archive a community (owner, staff)."""
-    return _community(
-        await service.set_archived(uow=uow, community_id=community_id, actor=actor, archived=True)
-    )
-
-
-@router.post(C + "/restore")
-async def restore_community(
-    community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> CommunityPublic:
-    """Restore an archived community (owner, staff)."""
-    return _community(
-        await service.set_archived(uow=uow, community_id=community_id, actor=actor, archived=False)
-    )
-
-
-@router.get(C + "/goals")
-async def list_goals(
-    community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> list[GoalPublic]:
-    """A community's goals with progress and status from metrics' latest measurements."""
-    return await service.list_goals(uow=uow, community_id=community_id, actor=actor)
-
-
-@router.post(C + "/goals", status_code=status.HTTP_201_CREATED)
-async def create_goal(
-    community_id: uuid.UUID, body: GoalCreate, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> GoalPublic:
-    """Add a goal on a metric of metrics' catalogue (owner, admin)."""
-    return await service.create_goal(uow=uow, community_id=community_id, data=body, actor=actor)
-
-
-@router.delete(C + "/goals/{goal_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_goal(
-    community_id: uuid.UUID, goal_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
-) -> None:
-    """Remove a goal (owner, admin)."""
-    await service.delete_goal(uow=uow, community_id=community_id, goal_id=goal_id, actor=actor)
-
-
 @router.post(C + "/members", status_code=status.HTTP_201_CREATED)
 async def join_community(
     community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, response: Response
 ) -> MembershipPublic:
     """Join an open community as the caller; joining again answers 200 with the same membership."""
-    membership, created = await lifecycle.join_community(
+    membership, created = await joining.join_community(
         uow=uow, community_id=community_id, actor=actor
     )
     if not created:
@@ -159,7 +65,7 @@ async def list_members(
     member_status: Annotated[MembershipStatus, Query(alias="status")] = MembershipStatus.active,
 ) -> Page[MembershipPublic]:
     """Members of a community (other statuses: owner, admin)."""
-    rows = await lifecycle.list_members(
+    rows = await joining.list_members(
         uow=uow, community_id=community_id, actor=actor, page=page, status=member_status
     )
     return make_page([_membership(m) for m in rows], page.limit, lambda m: [str(m.id)])
@@ -170,20 +76,20 @@ async def leave_community(
     community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
 ) -> None:
     """Leave a community."""
-    await lifecycle.leave_community(uow=uow, community_id=community_id, actor=actor)
+    await joining.leave_community(uow=uow, community_id=community_id, actor=actor)
 
 
 @router.post(C + "/members/{user_id}/removal")
 async def remove_member(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: Removal,
+    body: RemovalRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> MembershipPublic:
     """Remove a member ranked below the caller, with a reason they are told."""
     return _membership(
-        await lifecycle.remove_member(
+        await sanctions.remove_member(
             uow=uow, community_id=community_id, user_id=user_id, data=body, actor=actor
         )
     )
@@ -193,13 +99,13 @@ async def remove_member(
 async def ban_member(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: Removal,
+    body: RemovalRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> MembershipPublic:
     """Ban someone from the community (owner, admin)."""
     return _membership(
-        await lifecycle.ban_member(
+        await sanctions.ban_member(
             uow=uow, community_id=community_id, user_id=user_id, data=body, actor=actor
         )
     )
@@ -211,7 +117,7 @@ async def restore_member(
 ) -> MembershipPublic:
     """Lift a ban, or reinstate a removed member (owner, admin)."""
     return _membership(
-        await lifecycle.restore_member(
+        await sanctions.restore_member(
             uow=uow, community_id=community_id, user_id=user_id, actor=actor
         )
     )
@@ -227,7 +133,7 @@ async def mute_member(
 ) -> MembershipPublic:
     """Mute a member ranked below the caller until a time (null lifts it)."""
     return _membership(
-        await lifecycle.mute(
+        await sanctions.mute(
             uow=uow, community_id=community_id, user_id=user_id, data=body, actor=actor
         )
     )
@@ -237,13 +143,13 @@ async def mute_member(
 async def change_role(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: RoleChange,
+    body: RoleChangeRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> MembershipPublic:
     """Change a member's role (see the permission matrix)."""
     return _membership(
-        await lifecycle.change_role(
+        await ownership.change_role(
             uow=uow, community_id=community_id, user_id=user_id, new_role=body.role, actor=actor
         )
     )
@@ -253,14 +159,14 @@ async def change_role(
 async def give_cleanup_notice(
     community_id: uuid.UUID,
     user_id: uuid.UUID,
-    body: CleanupNotice,
+    body: CleanupNoticeRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
     runtime: RuntimeDep,
 ) -> MembershipPublic:
     """Give notice of removal after a grace period, citing the evidence."""
     return _membership(
-        await lifecycle.give_cleanup_notice(
+        await cleanup.give_cleanup_notice(
             uow=uow,
             community_id=community_id,
             user_id=user_id,
@@ -277,7 +183,7 @@ async def withdraw_cleanup_notice(
 ) -> MembershipPublic:
     """Withdraw a pending cleanup removal."""
     return _membership(
-        await lifecycle.withdraw_cleanup_notice(
+        await cleanup.withdraw_cleanup_notice(
             uow=uow, community_id=community_id, user_id=user_id, actor=actor
         )
     )
@@ -286,16 +192,19 @@ async def withdraw_cleanup_notice(
 @router.post("/cleanup/run")
 async def run_cleanup(uow: UnitOfWorkDep, actor: StaffDep) -> dict[str, int]:
     """Remove every member whose notice period is over now (staff; a loop also does this)."""
-    return {"removed": await lifecycle.run_due_removals(uow=uow)}
+    return {"removed": await cleanup.run_due_removals(uow=uow)}
 
 
 @router.post(C + "/ownership")
 async def transfer_ownership(
-    community_id: uuid.UUID, body: OwnershipTransfer, uow: UnitOfWorkDep, actor: CurrentPrincipal
+    community_id: uuid.UUID,
+    body: OwnershipTransferRequest,
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
 ) -> CommunityPublic:
     """Hand the community to another member (owner, staff)."""
-    return _community(
-        await lifecycle.transfer_ownership(
+    return community_out(
+        await ownership.transfer_ownership(
             uow=uow, community_id=community_id, data=body, actor=actor
         )
     )
@@ -303,10 +212,10 @@ async def transfer_ownership(
 
 @router.post("/handovers")
 async def bulk_handover(
-    body: BulkHandover, uow: UnitOfWorkDep, actor: StaffDep
+    body: BulkHandoverRequest, uow: UnitOfWorkDep, actor: StaffDep
 ) -> BulkHandoverResult:
     """Hand everything a departing person owns to a successor (staff), audited."""
-    return await lifecycle.bulk_handover(uow=uow, data=body, actor=actor)
+    return await ownership.bulk_handover(uow=uow, data=body, actor=actor)
 
 
 @router.post(C + "/applications", status_code=status.HTTP_201_CREATED)
@@ -315,7 +224,7 @@ async def apply(
 ) -> ApplicationPublic:
     """Apply to join; automatic rules may approve at once, otherwise a reviewer decides."""
     return _application(
-        await lifecycle.apply(uow=uow, community_id=community_id, data=body, actor=actor)
+        await applications.apply(uow=uow, community_id=community_id, data=body, actor=actor)
     )
 
 
@@ -328,7 +237,7 @@ async def list_applications(
     application_status: Annotated[ApplicationStatus | None, Query(alias="status")] = None,
 ) -> Page[ApplicationPublic]:
     """Applications for reviewers (owner, admin)."""
-    rows = await lifecycle.list_applications(
+    rows = await applications.list_applications(
         uow=uow, community_id=community_id, actor=actor, page=page, status=application_status
     )
     return make_page([_application(a) for a in rows], page.limit, lambda a: [str(a.id)])
@@ -338,13 +247,13 @@ async def list_applications(
 async def approve(
     community_id: uuid.UUID,
     application_id: uuid.UUID,
-    body: ApplicationDecision,
+    body: ApplicationDecisionRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> ApplicationPublic:
     """Approve a pending application (owner, admin); a second decider gets 409."""
     return _application(
-        await lifecycle.decide(
+        await applications.decide(
             uow=uow,
             community_id=community_id,
             application_id=application_id,
@@ -359,13 +268,13 @@ async def approve(
 async def reject(
     community_id: uuid.UUID,
     application_id: uuid.UUID,
-    body: ApplicationDecision,
+    body: ApplicationDecisionRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
 ) -> ApplicationPublic:
     """Reject a pending application with a reason the applicant sees (owner, admin)."""
     return _application(
-        await lifecycle.decide(
+        await applications.decide(
             uow=uow,
             community_id=community_id,
             application_id=application_id,
@@ -381,7 +290,7 @@ async def my_applications(
     uow: UnitOfWorkDep, actor: CurrentPrincipal, page: PageDep
 ) -> Page[ApplicationPublic]:
     """The caller's applications, with decisions and reasons."""
-    rows = await lifecycle.my_applications(uow=uow, actor=actor, page=page)
+    rows = await applications.my_applications(uow=uow, actor=actor, page=page)
     return make_page([_application(a) for a in rows], page.limit, lambda a: [str(a.id)])
 
 
@@ -390,9 +299,7 @@ async def create_invite(
     community_id: uuid.UUID, body: InviteCreate, uow: UnitOfWorkDep, actor: CurrentPrincipal
 ) -> InvitePublic:
     """Create an invite link (owner, admin)."""
-    invite = await lifecycle.create_invite(
-        uow=uow, community_id=community_id, data=body, actor=actor
-    )
+    invite = await invites.create_invite(uow=uow, community_id=community_id, data=body, actor=actor)
     return InvitePublic.model_validate(invite, from_attributes=True)
 
 
@@ -401,7 +308,7 @@ async def list_invites(
     community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
 ) -> list[InvitePublic]:
     """A community's invite links (owner, admin)."""
-    rows = await lifecycle.list_invites(uow=uow, community_id=community_id, actor=actor)
+    rows = await invites.list_invites(uow=uow, community_id=community_id, actor=actor)
     return [InvitePublic.model_validate(i, from_attributes=True) for i in rows]
 
 
@@ -410,7 +317,7 @@ async def revoke_invite(
     community_id: uuid.UUID, invite_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
 ) -> InvitePublic:
     """Revoke an invite link (owner, admin)."""
-    invite = await lifecycle.revoke_invite(
+    invite = await invites.revoke_invite(
         uow=uow, community_id=community_id, invite_id=invite_id, actor=actor
     )
     return InvitePublic.model_validate(invite, from_attributes=True)
@@ -424,30 +331,7 @@ async def redeem_invite(
     response: Response,
 ) -> MembershipPublic:
     """Join through an invite link (409 once it is used up, 410 when expired or revoked)."""
-    membership, created = await lifecycle.redeem_invite(uow=uow, token=token[:64], actor=actor)
+    membership, created = await invites.redeem_invite(uow=uow, token=token[:64], actor=actor)
     if not created:
         response.status_code = status.HTTP_200_OK
     return _membership(membership)
-
-
-@router.get(C + "/audit")
-async def community_audit(
-    community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, page: PageDep
-) -> Page[AuditPublic]:
-    """A community's audit trail (owner, admin)."""
-    await service.acting_role(
-        uow=uow, community_id=community_id, actor=actor, action=Action.read_audit
-    )
-    rows = await list_audit(uow=uow, page=page, community_id=community_id)
-    items = [AuditPublic.model_validate(r, from_attributes=True) for r in rows]
-    return make_page(items, page.limit, lambda r: [str(r.id)])
-
-
-@router.get("/audit")
-async def platform_audit(
-    uow: UnitOfWorkDep, actor: StaffDep, page: PageDep, actor_id: uuid.UUID | None = None
-) -> Page[AuditPublic]:
-    """The whole audit trail (staff)."""
-    rows = await list_audit(uow=uow, page=page, actor_id=actor_id)
-    items = [AuditPublic.model_validate(r, from_attributes=True) for r in rows]
-    return make_page(items, page.limit, lambda r: [str(r.id)])

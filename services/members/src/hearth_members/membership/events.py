@@ -1,4 +1,4 @@
-"""Events members publishes (subjects `<prefix>.members.<entity>.<fact>.v<N>`)."""
+"""Events of the membership lifecycle (subjects `<prefix>.members.<entity>.<fact>.v<N>`)."""
 
 from __future__ import annotations
 
@@ -6,19 +6,6 @@ import uuid
 from datetime import datetime
 
 from servicekit.events import Event, event_type
-
-
-@event_type("members.community.created.v1")
-class CommunityCreated(Event):
-    """A community was created."""
-
-    community_id: uuid.UUID
-    name: str
-    kind: str
-    join_policy: str
-    visibility: str
-    owner_id: uuid.UUID
-    created_at: datetime
 
 
 @event_type("members.member.joined.v1")
@@ -31,48 +18,6 @@ class MemberJoined(Event):
     role: str
     joined_at: datetime
     channel: str | None = None
-
-
-@event_type("members.notification.created.v1")
-class NotificationCreated(Event):
-    """A notification was put in a person's inbox (no title or body: they may be personal)."""
-
-    notification_id: uuid.UUID
-    user_id: uuid.UUID
-    kind: str
-    community_id: uuid.UUID | None = None
-    created_at: datetime
-
-
-@event_type("members.community.updated.v1")
-class CommunityUpdated(Event):
-    """A community's profile or settings changed (`changed` names the fields)."""
-
-    community_id: uuid.UUID
-    changed: list[str]
-    name: str
-    kind: str
-    join_policy: str
-    visibility: str
-    updated_at: datetime
-
-
-@event_type("members.community.archived.v1")
-class CommunityArchived(Event):
-    """A community was archived (read-only; nobody joins)."""
-
-    community_id: uuid.UUID
-    archived_by: uuid.UUID
-    archived_at: datetime
-
-
-@event_type("members.community.restored.v1")
-class CommunityRestored(Event):
-    """An archived community was restored."""
-
-    community_id: uuid.UUID
-    restored_by: uuid.UUID
-    restored_at: datetime
 
 
 @event_type("members.community.ownership_transferred.v1")
@@ -210,11 +155,3 @@ class InviteRedeemed(Event):
     user_id: uuid.UUID
     channel: str
     redeemed_at: datetime
-
-
-@event_type("members.member.pseudonymised.v1")
-class MemberPseudonymised(Event):
-    """A person's profile was wiped at their request; their user id lives on in ledgers."""
-
-    user_id: uuid.UUID
-    pseudonymised_at: datetime

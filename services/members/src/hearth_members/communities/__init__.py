@@ -1,0 +1,1 @@
+"""Communities: create, read, update, archive/restore."""

@@ -1,0 +1,1 @@
+"""Community goals and their measurements."""

@@ -1,0 +1,1 @@
+"""Membership lifecycle: joining, applications, invites, sanctions, ownership, cleanup."""

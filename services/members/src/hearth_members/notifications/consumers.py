@@ -1,0 +1,96 @@
+"""Subscriptions that notify: the gateway's webhook-disabled notices, events' reminders."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hearth_members.notifications import notify
+from servicekit.consumer import EventConsumer
+from servicekit.deps import handler_uow
+from servicekit.events import Envelope
+
+gateway_notices = EventConsumer("members__gateway")
+
+
+class WebhookDisabledFact(BaseModel):
+    """What members reads from hearth.gateway.webhook.disabled.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    subscription_id: uuid.UUID
+    created_by: uuid.UUID
+    url_origin: str = ""
+    reason: str = ""
+    failure_streak: int | None = None
+    disabled_at: datetime | None = None
+
+
+@gateway_notices.handles("hearth.gateway.webhook.disabled.v1")
+async def on_webhook_disabled(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell the platform admin who created a webhook that the gateway disabled it."""
+    data: WebhookDisabledFact = envelope.payload(WebhookDisabledFact)
+    target = data.url_origin or "its receiver"
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.created_by,
+        kind="webhook.disabled",
+        title="A webhook subscription was disabled",
+        body=(
+            f"Deliveries to {target} kept failing ({data.reason or 'persistent failure'}), so "
+            "the gateway disabled the subscription. Its events stay queued: re-enable it "
+            "once the receiver works again."
+        ),
+        data={
+            "subscription_id": str(data.subscription_id),
+            "url_origin": data.url_origin,
+            "reason": data.reason,
+            "failure_streak": data.failure_streak,
+            "disabled_at": data.disabled_at.isoformat() if data.disabled_at else None,
+        },
+    )
+
+
+reminders = EventConsumer("members__reminders")
+
+
+class ReminderDueFact(BaseModel):
+    """What members reads from hearth.events.registration.reminder_due.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    location: str | None = None
+    online_url: str | None = None
+
+
+@reminders.handles("hearth.events.registration.reminder_due.v1")
+async def on_reminder_due(session: AsyncSession, envelope: Envelope) -> None:
+    """Put an activity reminder in the registered member's inbox (once per event: the inbox)."""
+    data: ReminderDueFact = envelope.payload(ReminderDueFact)
+    starts = data.starts_at.astimezone(UTC)
+    where = data.online_url or data.location
+    body = f"{data.title} starts at {starts:%Y-%m-%d %H:%M} UTC" + (f", {where}." if where else ".")
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind="event.reminder",
+        title=f"Reminder: {data.title}",
+        body=body,
+        community_id=data.community_id,
+        data={
+            "activity_id": str(data.activity_id),
+            "registration_id": str(data.registration_id),
+            "starts_at": starts.isoformat(),
+            "location": data.location,
+            "online_url": data.online_url,
+        },
+    )
