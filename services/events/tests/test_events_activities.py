@@ -119,9 +119,10 @@ async def test_registration_capacity_idempotency_and_events(
     assert again.status_code == 200 and again.json()["id"] == r1.json()["id"]
     r2 = await events.client.post(url, headers=identities.headers(users[1]))
     assert r2.status_code == 201
+    # Once full, the next member joins the waitlist instead of being refused.
     full = await events.client.post(url, headers=identities.headers(users[2]))
-    assert full.status_code == 409 and full.headers["content-type"] == PROBLEM
-    assert full.json()["type"] == "urn:hearth:problem:activity-full"
+    assert full.status_code == 201, full.text
+    assert full.json()["status"] == "waitlisted" and full.json()["position"] == 3
     # A registered member asking again when the activity is full still gets their seat back.
     again = await events.client.post(url, headers=identities.headers(users[1]))
     assert again.status_code == 200 and again.json()["id"] == r2.json()["id"]
@@ -129,11 +130,11 @@ async def test_registration_capacity_idempotency_and_events(
     staff = identities.headers(OPERATOR, "operator")
     r = await events.client.get(f"/activities/{activity['id']}", headers=staff)
     assert r.json()["seats_taken"] == 2
-    r = await events.client.get(url, params={"limit": 1}, headers=staff)
-    assert r.status_code == 200 and len(r.json()["items"]) == 1
+    r = await events.client.get(url, params={"limit": 2}, headers=staff)
+    assert r.status_code == 200 and len(r.json()["items"]) == 2
     r2p = await events.client.get(url, params={"cursor": r.json()["next_cursor"]}, headers=staff)
     listed = r.json()["items"] + r2p.json()["items"]
-    assert [x["user_id"] for x in listed] == [str(users[0]), str(users[1])]
+    assert [x["user_id"] for x in listed] == [str(u) for u in users]
 
     envelopes = await published("events.registration.confirmed.v1", 2)
     await eventually(_relay_idle(events))
@@ -168,13 +169,12 @@ async def test_last_seat_race_on_each_backend(
     responses = await asyncio.gather(
         *(events.client.post(url, headers=identities.headers(u)) for u in users)
     )
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [201] + [409] * 9, [
-        (r.status_code, r.json()["id"], r.json()["user_id"]) for r in responses
-    ]
+    assert [r.status_code for r in responses] == [201] * 10
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses == ["confirmed"] + ["waitlisted"] * 9, statuses
     staff = identities.headers(OPERATOR, "operator")
     r = await events.client.get(url, headers=staff)
-    assert len(r.json()["items"]) == 1
+    assert [x["status"] for x in r.json()["items"]] == ["confirmed"] + ["waitlisted"] * 9
     r = await events.client.get(f"/activities/{last_seat['id']}", headers=staff)
     assert r.json()["seats_taken"] == 1
 
@@ -299,10 +299,19 @@ async def test_well_formed_cursors_with_the_wrong_values_are_a_422(
             ],
         ),
         (
-            f"/activities/{ident}/registrations",  # its cursor is [id]
+            f"/activities/{ident}/registrations",  # its cursor is [position, id]
             {},
             identities.headers(OPERATOR, "operator"),
-            [[5], [{"id": ident}], [None], ["not-a-uuid"], [ident, ident]],
+            [
+                [5],
+                [{"id": ident}, ident],
+                [None, None],
+                [1, "not-a-uuid"],
+                [ident, ident],
+                [True, ident],
+                [2**40, ident],  # beyond the integer column: a 422, not a database error
+                [-1, ident],
+            ],
         ),
     )
     for url, params, headers, forged in lists:

@@ -74,3 +74,50 @@ class AttendanceNoShow(Event):
     community_id: uuid.UUID
     user_id: uuid.UUID
     activity_ended_at: datetime
+
+
+@event_type("events.activity.state_changed.v1")
+class ActivityStateChanged(Event):
+    """An activity moved along its lifecycle (draft → published → … → summarized, or cancelled)."""
+
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    from_state: str
+    to_state: str
+    changed_by: uuid.UUID
+    changed_at: datetime
+
+
+@event_type("events.registration.waitlisted.v1")
+class RegistrationWaitlisted(Event):
+    """A member joined an activity's FIFO waitlist because every seat was taken."""
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    position: int
+    registered_at: datetime
+
+
+@event_type("events.registration.promoted.v1")
+class RegistrationPromoted(Event):
+    """A seat freed up and the first waitlisted member now holds it (members notifies them)."""
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    promoted_at: datetime
+
+
+@event_type("events.registration.cancelled.v1")
+class RegistrationCancelled(Event):
+    """A member gave up their seat or their place in the waitlist."""
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    was: str
+    cancelled_at: datetime

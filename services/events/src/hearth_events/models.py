@@ -34,12 +34,27 @@ class ActivityKind(StrEnum):
     quiz = "quiz"  # 知识竞赛
     product_trial = "product_trial"  # 产品体验
     ideas = "ideas"  # 创意征集
+    other = "other"
+
+
+class ActivityState(StrEnum):
+    """An activity's lifecycle state (筹备 → 宣传 → 执行 → 总结); see lifecycle.py."""
+
+    draft = "draft"
+    published = "published"
+    registration_closed = "registration_closed"
+    ongoing = "ongoing"
+    ended = "ended"
+    summarized = "summarized"
+    cancelled = "cancelled"
 
 
 class RegistrationStatus(StrEnum):
-    """Where a registration stands; `waitlisted` arrives with the waitlist."""
+    """Where a registration stands: a seat, a place in the FIFO waitlist, or given up."""
 
     confirmed = "confirmed"
+    waitlisted = "waitlisted"
+    cancelled = "cancelled"
 
 
 class CommunityMembership(EventsModel, table=True):
@@ -83,7 +98,9 @@ class ActivityBase(EventsModel):
 
 
 class ActivityCreate(ActivityBase):
-    """Body of POST /activities."""
+    """Body of POST /activities (`draft: true` keeps it unpublished until a transition)."""
+
+    draft: bool = False
 
     @field_validator("starts_at", "ends_at")
     @classmethod
@@ -117,7 +134,16 @@ class Activity(ActivityBase, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
+    # A string column, not a database enum, so the lifecycle can grow without a type change.
+    state: ActivityState = Field(
+        default=ActivityState.published,
+        sa_type=String(30),
+        sa_column_kwargs={"server_default": "published"},
+    )
     seats_taken: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Registrations ever queued: each new one takes the next number, under the activity's row
+    # lock, so the waitlist's first-come order is exact even under contention.
+    queue_length: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
@@ -134,6 +160,7 @@ class ActivityPublic(EventsModel):
     ends_at: UtcDatetime
     capacity: int
     seats_taken: int
+    state: ActivityState
     location: str | None
     online_url: str | None
     created_by: uuid.UUID
@@ -148,6 +175,8 @@ class Registration(EventsModel, table=True):
         UniqueConstraint("activity_id", "user_id", name="uq_registration"),
         # The reminder scheduler's scan: confirmed seats not yet reminded.
         Index("ix_registrations_unreminded", "status", "reminded_at"),
+        # The waitlist's head: the earliest waitlisted registration of an activity.
+        Index("ix_registrations_queue", "activity_id", "status", "position"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
@@ -157,6 +186,8 @@ class Registration(EventsModel, table=True):
     # A string column, not a database enum, so the waitlist can add states without a type change.
     status: RegistrationStatus = Field(default=RegistrationStatus.confirmed, sa_type=String(20))
     registered_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # First-come order among the activity's registrations (from Activity.queue_length).
+    position: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # When the reminder scheduler dealt with this seat (reminded, or passed over because the
     # person had left the community): set once, so a reminder never goes out twice.
     reminded_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
@@ -170,4 +201,17 @@ class RegistrationPublic(EventsModel):
     community_id: uuid.UUID
     user_id: uuid.UUID
     status: RegistrationStatus
+    position: int
     registered_at: UtcDatetime
+
+
+class TransitionRequest(EventsModel):
+    """Body of POST /activities/{id}/transitions: the state to move to."""
+
+    to: ActivityState
+
+
+class CapacityChange(EventsModel):
+    """Body of PUT /activities/{id}/capacity."""
+
+    capacity: int = Field(ge=1, le=100_000)

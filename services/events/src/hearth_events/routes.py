@@ -8,7 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from hearth_events import service
-from hearth_events.models import ActivityCreate, ActivityPublic, RegistrationPublic
+from hearth_events.models import (
+    ActivityCreate,
+    ActivityPublic,
+    CapacityChange,
+    RegistrationPublic,
+    TransitionRequest,
+)
 from servicekit.deps import UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
 from servicekit.pagination import Page, PageDep, make_page
@@ -67,4 +73,33 @@ async def list_registrations(
         uow=uow, activity_id=activity_id, actor=actor, page=page
     )
     items = [RegistrationPublic.model_validate(r, from_attributes=True) for r in rows]
-    return make_page(items, page.limit, lambda r: [str(r.id)])
+    return make_page(items, page.limit, lambda r: [r.position, str(r.id)])
+
+
+@router.delete("/activities/{activity_id}/registrations/me")
+async def cancel_registration(
+    activity_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> RegistrationPublic:
+    """Give up the caller's seat or waitlist place; the waitlist's head takes a freed seat."""
+    registration = await service.cancel_registration(uow=uow, activity_id=activity_id, actor=actor)
+    return RegistrationPublic.model_validate(registration, from_attributes=True)
+
+
+@router.post("/activities/{activity_id}/transitions")
+async def transition(
+    activity_id: uuid.UUID, body: TransitionRequest, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> ActivityPublic:
+    """Move the activity along its lifecycle (organisers); 409 names the allowed moves."""
+    activity = await service.transition(uow=uow, activity_id=activity_id, to=body.to, actor=actor)
+    return ActivityPublic.model_validate(activity, from_attributes=True)
+
+
+@router.put("/activities/{activity_id}/capacity")
+async def change_capacity(
+    activity_id: uuid.UUID, body: CapacityChange, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> ActivityPublic:
+    """Set the capacity (organisers); raising it promotes from the waitlist in order."""
+    activity = await service.change_capacity(
+        uow=uow, activity_id=activity_id, capacity=body.capacity, actor=actor
+    )
+    return ActivityPublic.model_validate(activity, from_attributes=True)

@@ -5,21 +5,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, NoReturn
+from typing import Any
 
 from sqlalchemy import and_, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth_events import lifecycle
 from hearth_events.events import (
     ActivityPublished,
+    ActivityStateChanged,
+    RegistrationCancelled,
     RegistrationConfirmed,
+    RegistrationPromoted,
     RegistrationReminderDue,
+    RegistrationWaitlisted,
 )
+from hearth_events.lifecycle import CANCELLABLE_REGISTRATION
 from hearth_events.models import (
     Activity,
     ActivityCreate,
+    ActivityState,
     CommunityMembership,
     Registration,
     RegistrationStatus,
@@ -28,40 +35,52 @@ from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
-from servicekit.pagination import PageParams, cursor_key
+from servicekit.pagination import PageParams, cursor_key, invalid_cursor
 from servicekit.problems import conflict, forbidden, not_found
 from servicekit.readmodel import apply_snapshot
 from servicekit.runtime import ServiceRuntime
 from servicekit.types import as_utc
 
 ACTIVE = "active"
+# Community roles (members' vocabulary) that manage the community's activities.
+ORGANISER_ROLES = frozenset({"owner", "admin"})
+ORGANISER_REFUSAL = "requires platform staff or the community's owner or admin"
 
 
 async def publish_activity(*, uow: UnitOfWork, data: ActivityCreate, actor: Principal) -> Activity:
-    """Publish an activity in a community this service knows (platform staff for now)."""
-    _require_organiser(actor)
+    """Create an activity (published, or a draft) in a community this service knows."""
     if not await _community_known(uow.session, data.community_id):
+        if not actor.is_staff:
+            raise forbidden(ORGANISER_REFUSAL)
         raise not_found("community", data.community_id)
-    activity = Activity.model_validate(data, update={"created_by": actor.subject})
-    uow.session.add(activity)
-    await uow.record(
-        ActivityPublished(
-            activity_id=activity.id,
-            community_id=activity.community_id,
-            title=activity.title,
-            kind=activity.kind,
-            starts_at=activity.starts_at,
-            ends_at=activity.ends_at,
-            capacity=activity.capacity,
-            location=activity.location,
-            online_url=activity.online_url,
-            published_by=actor.subject,
-            published_at=activity.created_at,
-        ),
-        subject=str(activity.id),
+    await _require_organiser(uow.session, data.community_id, actor)
+    state = ActivityState.draft if data.draft else ActivityState.published
+    activity = Activity.model_validate(
+        data.model_dump(exclude={"draft"}), update={"created_by": actor.subject, "state": state}
     )
+    uow.session.add(activity)
+    if state == ActivityState.published:
+        await uow.record(
+            _published_event(activity, actor, activity.created_at), subject=str(activity.id)
+        )
     await uow.commit()
     return activity
+
+
+def _published_event(activity: Activity, actor: Principal, at: datetime) -> ActivityPublished:
+    return ActivityPublished(
+        activity_id=activity.id,
+        community_id=activity.community_id,
+        title=activity.title,
+        kind=activity.kind,
+        starts_at=as_utc(activity.starts_at),
+        ends_at=as_utc(activity.ends_at),
+        capacity=activity.capacity,
+        location=activity.location,
+        online_url=activity.online_url,
+        published_by=actor.subject,
+        published_at=at,
+    )
 
 
 async def get_activity(*, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal) -> Activity:
@@ -96,62 +115,170 @@ async def list_activities(
 async def register(
     *, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal
 ) -> tuple[Registration, bool]:
-    """Take a seat for the actor; registering again returns the same registration (idempotent).
+    """Take a seat, or the next place in the FIFO waitlist; registering again is idempotent.
 
-    The seat is taken by one conditional UPDATE (`seats_taken < capacity`), so two requests for
-    the last seat cannot both win: PostgreSQL re-checks the condition after the row lock is
-    released, and SQLite transactions are serialised (BEGIN IMMEDIATE) by the kernel.
+    Every registration first bumps the activity's `queue_length` with one UPDATE: that takes
+    the activity row's lock (PostgreSQL) or the database's single writer slot (SQLite, BEGIN
+    IMMEDIATE in the kernel), so registrations for one activity are serialised until commit.
+    Under that lock the seat count is exact: never more confirmed than capacity, and positions
+    follow the order in which registrations committed.
     """
     activity = await _activity(uow, activity_id)
     if not await _is_active_member(uow.session, activity.community_id, actor.subject):
         raise forbidden("only active members of the community may register")
     existing = await _registration(uow, activity_id, actor.subject)
-    if existing is not None:
+    if existing is not None and existing.status != RegistrationStatus.cancelled:
         return existing, False
-    if as_utc(activity.starts_at) <= utcnow():
-        raise conflict("registration-closed", "the activity has already started")
-    taken = await uow.session.execute(
-        update(Activity)
-        .where(col(Activity.id) == activity_id, col(Activity.seats_taken) < col(Activity.capacity))
-        .values(seats_taken=col(Activity.seats_taken) + 1)
-        .execution_options(synchronize_session=False)
-    )
-    if affected_rows(taken) == 0:
-        # The same person's concurrent request may have taken the last seat a moment ago.
-        existing = await _registration(uow, activity_id, actor.subject)
-        if existing is not None:
-            return existing, False
-        _when_full(activity)
-    registration = Registration(
-        activity_id=activity_id,
-        community_id=activity.community_id,
-        user_id=actor.subject,
-        status=RegistrationStatus.confirmed,
-    )
+    _require_open(activity.state, as_utc(activity.starts_at))
+    position, seats_taken, capacity, state = (
+        await uow.session.execute(
+            update(Activity)
+            .where(col(Activity.id) == activity_id)
+            .values(queue_length=col(Activity.queue_length) + 1)
+            .returning(
+                col(Activity.queue_length),
+                col(Activity.seats_taken),
+                col(Activity.capacity),
+                col(Activity.state),
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).one()
+    # The state may have moved while this request waited for the lock.
+    _require_open(ActivityState(state), as_utc(activity.starts_at))
+    seated = seats_taken < capacity
+    if seated:
+        await _change_seats(uow, activity_id, +1)
+    status = RegistrationStatus.confirmed if seated else RegistrationStatus.waitlisted
     try:
-        uow.session.add(registration)
-        # Flush first: the unique constraint answers here, before any event is written.
-        await uow.session.flush()
-        await uow.record(
-            RegistrationConfirmed(
-                registration_id=registration.id,
+        if existing is not None:
+            # A cancelled registration comes back at the end of the line (one row per person).
+            registration = existing
+            registration.status = status
+            registration.position = position
+            registration.registered_at = utcnow()
+            registration.reminded_at = None
+        else:
+            registration = Registration(
                 activity_id=activity_id,
                 community_id=activity.community_id,
                 user_id=actor.subject,
-                registered_at=registration.registered_at,
-            ),
-            subject=str(activity_id),
-        )
+                status=status,
+                position=position,
+            )
+        uow.session.add(registration)
+        # Flush first: the unique constraint answers here, before any event is written.
+        await uow.session.flush()
+        await uow.record(_registration_event(registration), subject=str(activity_id))
         await uow.commit()
     except IntegrityError:
         # The same person registered twice at once; the unique constraint let one through and
-        # the rollback gave this request's seat back. Return the winner.
+        # the rollback gave this request's seat and place back. Return the winner.
         await uow.session.rollback()
         existing = await _registration(uow, activity_id, actor.subject)
         if existing is None:
             raise
         return existing, False
     return registration, True
+
+
+async def cancel_registration(
+    *, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal
+) -> Registration:
+    """Give up one's seat or waitlist place; a freed seat goes to the waitlist's head."""
+    activity = await _activity(uow, activity_id)
+    await _lock_activity(uow, activity_id)
+    registration = await _registration(uow, activity_id, actor.subject)
+    if registration is None:
+        raise not_found("registration", actor.subject)
+    if registration.status == RegistrationStatus.cancelled:
+        return registration  # cancelling twice is not an error
+    if activity.state not in CANCELLABLE_REGISTRATION:
+        raise conflict(
+            "registration-not-cancellable",
+            f"registrations cannot be cancelled once the activity is {activity.state}",
+        )
+    was = registration.status
+    registration.status = RegistrationStatus.cancelled
+    uow.session.add(registration)
+    now = utcnow()
+    await uow.record(
+        RegistrationCancelled(
+            registration_id=registration.id,
+            activity_id=activity_id,
+            community_id=activity.community_id,
+            user_id=actor.subject,
+            was=was,
+            cancelled_at=now,
+        ),
+        subject=str(activity_id),
+    )
+    if was == RegistrationStatus.confirmed:
+        await _change_seats(uow, activity_id, -1)
+        await _promote(uow, activity)
+    await uow.commit()
+    return registration
+
+
+async def change_capacity(
+    *, uow: UnitOfWork, activity_id: uuid.UUID, capacity: int, actor: Principal
+) -> Activity:
+    """Set an activity's capacity (organisers); never below the seats already taken."""
+    activity = await _activity(uow, activity_id)
+    await _require_organiser(uow.session, activity.community_id, actor)
+    await _lock_activity(uow, activity_id)
+    changed = await uow.session.execute(
+        update(Activity)
+        .where(col(Activity.id) == activity_id, col(Activity.seats_taken) <= capacity)
+        .values(capacity=capacity)
+        .execution_options(synchronize_session=False)
+    )
+    if affected_rows(changed) == 0:
+        raise conflict(
+            "capacity-below-seats-taken",
+            "capacity cannot go below the seats already taken",
+            seats_taken=activity.seats_taken,
+        )
+    if activity.state in CANCELLABLE_REGISTRATION:
+        await _promote(uow, activity)
+    await uow.commit()
+    return await _activity(uow, activity_id, fresh=True)
+
+
+async def transition(
+    *, uow: UnitOfWork, activity_id: uuid.UUID, to: ActivityState, actor: Principal
+) -> Activity:
+    """Move an activity along its lifecycle; a move the state machine forbids is a 409."""
+    activity = await _activity(uow, activity_id)
+    await _require_organiser(uow.session, activity.community_id, actor)
+    await _lock_activity(uow, activity_id)
+    activity = await _activity(uow, activity_id, fresh=True)
+    current = ActivityState(activity.state)
+    if not lifecycle.can_move(current, to):
+        raise conflict(
+            "invalid-transition",
+            f"an activity that is {current} cannot become {to}",
+            state=current.value,
+            allowed=lifecycle.allowed(current),
+        )
+    now = utcnow()
+    activity.state = to
+    uow.session.add(activity)
+    if to == ActivityState.published and current == ActivityState.draft:
+        await uow.record(_published_event(activity, actor, now), subject=str(activity.id))
+    await uow.record(
+        ActivityStateChanged(
+            activity_id=activity.id,
+            community_id=activity.community_id,
+            from_state=current,
+            to_state=to,
+            changed_by=actor.subject,
+            changed_at=now,
+        ),
+        subject=str(activity.id),
+    )
+    await uow.commit()
+    return activity
 
 
 async def remind_due(
@@ -204,32 +331,28 @@ async def remind_due(
     return sent
 
 
-def _when_full(activity: Activity) -> NoReturn:
-    # The waitlist seam: the waitlist issue replaces this refusal with a `waitlisted`
-    # registration (and its own event) instead of a 409.
-    raise conflict(
-        "activity-full",
-        "no seats remain for this activity",
-        activity_id=str(activity.id),
-        capacity=activity.capacity,
-    )
-
-
 async def list_registrations(
     *, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal, page: PageParams
 ) -> list[Registration]:
-    """An activity's registrations in the order they were made (limit+1 rows; staff only)."""
-    _require_organiser(actor)
-    await _activity(uow, activity_id)
+    """An activity's registrations in first-come order (limit+1 rows; organisers only)."""
+    activity = await _activity(uow, activity_id)
+    await _require_organiser(uow.session, activity.community_id, actor)
     stmt = (
         select(Registration)
         .where(Registration.activity_id == activity_id)
-        .order_by(col(Registration.id))
+        .order_by(col(Registration.position), col(Registration.id))
         .limit(page.limit + 1)
     )
     if page.after:
-        (after,) = cursor_key(page.after, uuid.UUID)
-        stmt = stmt.where(col(Registration.id) > after)
+        position, ident = cursor_key(page.after, int, uuid.UUID)
+        if not 0 <= position < 2**31:  # positions fit the integer column; others are forged
+            raise invalid_cursor()
+        stmt = stmt.where(
+            or_(
+                col(Registration.position) > position,
+                and_(col(Registration.position) == position, col(Registration.id) > ident),
+            )
+        )
     return list((await uow.session.exec(stmt)).all())
 
 
@@ -243,10 +366,101 @@ async def apply_membership(*, session: AsyncSession, values: Mapping[str, Any]) 
     )
 
 
-def _require_organiser(actor: Principal) -> None:
-    # Community owners/admins join this check once community roles flow to this service.
-    if not actor.is_staff:
-        raise forbidden("requires one of: admin, operator")
+async def _require_organiser(
+    session: AsyncSession, community_id: uuid.UUID, actor: Principal
+) -> None:
+    # Platform staff, or the community's owners and admins per members' snapshots.
+    if actor.is_staff:
+        return
+    found = await session.get(CommunityMembership, (community_id, actor.subject))
+    if found is None or found.status != ACTIVE or found.role not in ORGANISER_ROLES:
+        raise forbidden(ORGANISER_REFUSAL)
+
+
+def _require_open(state: ActivityState, starts_at: datetime) -> None:
+    if state not in lifecycle.OPEN_FOR_REGISTRATION:
+        raise conflict("registration-closed", f"the activity is {state}, not open for registration")
+    if starts_at <= utcnow():
+        raise conflict("registration-closed", "the activity has already started")
+
+
+async def _lock_activity(uow: UnitOfWork, activity_id: uuid.UUID) -> None:
+    # A no-op UPDATE takes the row lock (PostgreSQL) or the writer slot (SQLite) up front, so
+    # seat counts and the waitlist cannot move under this transaction.
+    await uow.session.execute(
+        update(Activity)
+        .where(col(Activity.id) == activity_id)
+        .values(queue_length=col(Activity.queue_length))
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _change_seats(uow: UnitOfWork, activity_id: uuid.UUID, delta: int) -> None:
+    await uow.session.execute(
+        update(Activity)
+        .where(col(Activity.id) == activity_id)
+        .values(seats_taken=col(Activity.seats_taken) + delta)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _promote(uow: UnitOfWork, activity: Activity) -> None:
+    """Give every free seat to the waitlist's head, first come first served (activity locked)."""
+    row = (
+        await uow.session.execute(
+            select(col(Activity.seats_taken), col(Activity.capacity)).where(
+                col(Activity.id) == activity.id
+            )
+        )
+    ).one()
+    free = row[1] - row[0]
+    if free <= 0:
+        return
+    stmt = (
+        select(Registration)
+        .where(
+            Registration.activity_id == activity.id,
+            col(Registration.status) == RegistrationStatus.waitlisted,
+        )
+        .order_by(col(Registration.position), col(Registration.id))
+        .limit(free)
+    )
+    now = utcnow()
+    for registration in (await uow.session.exec(stmt)).all():
+        registration.status = RegistrationStatus.confirmed
+        uow.session.add(registration)
+        await _change_seats(uow, activity.id, +1)
+        await uow.record(
+            RegistrationPromoted(
+                registration_id=registration.id,
+                activity_id=activity.id,
+                community_id=activity.community_id,
+                user_id=registration.user_id,
+                promoted_at=now,
+            ),
+            subject=str(activity.id),
+        )
+
+
+def _registration_event(
+    registration: Registration,
+) -> RegistrationConfirmed | RegistrationWaitlisted:
+    if registration.status == RegistrationStatus.confirmed:
+        return RegistrationConfirmed(
+            registration_id=registration.id,
+            activity_id=registration.activity_id,
+            community_id=registration.community_id,
+            user_id=registration.user_id,
+            registered_at=registration.registered_at,
+        )
+    return RegistrationWaitlisted(
+        registration_id=registration.id,
+        activity_id=registration.activity_id,
+        community_id=registration.community_id,
+        user_id=registration.user_id,
+        position=registration.position,
+        registered_at=registration.registered_at,
+    )
 
 
 async def _require_member_or_staff(
@@ -271,8 +485,8 @@ async def _is_active_member(
     return found is not None and found.status == ACTIVE
 
 
-async def _activity(uow: UnitOfWork, activity_id: uuid.UUID) -> Activity:
-    activity = await uow.session.get(Activity, activity_id)
+async def _activity(uow: UnitOfWork, activity_id: uuid.UUID, *, fresh: bool = False) -> Activity:
+    activity = await uow.session.get(Activity, activity_id, populate_existing=fresh)
     if activity is None:
         raise not_found("activity", activity_id)
     return activity
