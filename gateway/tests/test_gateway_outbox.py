@@ -147,6 +147,17 @@ async def test_a_pending_event_shows_until_the_relay_publishes_it(
 
         samples = await eventually(consumed, timeout=20)
         assert lag.replace("pending", "ack_pending", 1) in samples
+        # And the kernel consumer's own counters, as every service reports them.
+        handled = "hearth_consumer_messages_total{consumer=gateway__webhooks,outcome=handled}"
+
+        async def counted() -> dict[str, float]:
+            samples = await scrape(http)
+            return samples if samples.get(handled) == 1 else {}
+
+        samples = await eventually(counted, timeout=10)
+        assert samples["hearth_consumer_loop_errors_total{consumer=gateway__webhooks}"] == 0
+        dead = "hearth_consumer_messages_total{consumer=gateway__webhooks,outcome=dead_lettered}"
+        assert samples[dead] == 0
     events = await Broker(nats_client, subject_prefix).read(
         f"{subject_prefix}.gateway.webhook.disabled.v1"
     )

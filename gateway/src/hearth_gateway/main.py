@@ -152,9 +152,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
                 poll_seconds=settings.webhook_poll_seconds,
                 allow_private_targets=bool(settings.webhook_allow_private_targets),
             ),
-            nats=nats,
             outbox=outbox,
-            prefix=prefix,
             contexts=settings.webhook_contexts or list(settings.upstreams),
         )
     proxy = Proxy(
@@ -195,6 +193,9 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         await authenticator.start()
         if dispatcher is not None:
             wiring.start()
+            # The kernel consumer: rebinds after a broker restart, retries with back-off,
+            # drains on stop (wiring.stop, after the sender has stopped).
+            wiring.start_consumer(dispatcher.consumer)
             await dispatcher.start()
         try:
             yield
@@ -279,6 +280,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
         app.state.metrics.watch_consumers(
             lambda: nats.js if nats.connected else None,
             [(WEBHOOK_CONSUMER, stream_name(prefix, c)) for c in dispatcher.contexts],
+            running=lambda: wiring.consumers,  # handled/retried/dead_lettered, as the services'
         )
     install_problem_handlers(app)  # first: its error middleware is the innermost
     # The id is settled before the request log's wrapper, so its line names every request.

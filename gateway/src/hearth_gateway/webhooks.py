@@ -1,10 +1,12 @@
 """Webhooks for business systems that do not speak NATS.
 
-Events arrive through one durable JetStream pull consumer per context stream
-(`gateway__webhooks`), so nothing is lost across restarts: a message is acked only after the
-deliveries it creates are committed, and the (subscription, event) unique key makes redelivery
-harmless. Events for a disabled subscription are recorded too, as `held` deliveries that are
-not attempted, so re-enabling it delivers everything it missed, in order. A dispatcher then
+Events arrive through the kernel's durable consumer (servicekit.consumer, `gateway__webhooks`,
+one catch-all handler per context stream), so nothing is lost across gateway or broker
+restarts: a message is acked only after the deliveries it creates are committed, and the
+(subscription, event) unique key makes redelivery harmless (no inbox row needed). A failing
+ingest is retried with back-off, never dead-lettered. Events for a disabled subscription are
+recorded too, as `held` deliveries that are not attempted, so re-enabling it delivers
+everything it missed, in order. A dispatcher then
 POSTs each pending delivery, signed with HMAC-SHA256 over
 `<timestamp>.<body>` (`Hearth-Signature: t=<unix>,v1=<hex>`), retries failures with
 exponential back-off, keeps the log, and disables a subscription after persistent failure —
@@ -27,7 +29,7 @@ import logging
 import secrets
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,16 +42,20 @@ from hearth_gateway.events import WebhookDisabled
 from hearth_gateway.models import webhook_deliveries, webhook_subscriptions
 from hearth_gateway.webhook_targets import PublicOnlyResolver, TargetRefused, literal_refusal
 from servicekit import backoff, signing
+from servicekit.consumer import UNLIMITED, EventConsumer
 from servicekit.crypto import DecryptionError, Keyring
-from servicekit.db import Database, affected_rows, upsert_insert
-from servicekit.events import CE_TYPE_PREFIX, Envelope, stream_name
+from servicekit.db import Database, affected_rows, on_commit, upsert_insert
+from servicekit.events import CE_TYPE_PREFIX, Envelope
 from servicekit.ids import utcnow, uuid7
-from servicekit.messaging import NatsConnection
 from servicekit.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
+# The durable's name on every context stream: kept, so deployments keep their position.
 CONSUMER = "gateway__webhooks"
+# Short, like the kernel's consumers: a batch in flight when NATS died comes back within
+# seconds of its return. Ingest is one insert a message, far inside it.
+INGEST_ACK_WAIT_SECONDS = 5.0
 SIGNATURE_HEADER = "Hearth-Signature"
 
 
@@ -388,55 +394,62 @@ class WebhookStore:
         return affected_rows(result)
 
     async def ingest(self, envelope: Envelope) -> int:
-        """One delivery per matching subscription, `held` for disabled ones (sent when
-        re-enabled); idempotent per (subscription, event). Returns how many are due now."""
-        subs_table = webhook_subscriptions
+        """`ingest_in` in a transaction of its own, committed. Returns how many are due now."""
         async with self.db.session() as session:
-            subs = (
-                await session.execute(
-                    select(subs_table.c.id, subs_table.c.event_types, subs_table.c.status)
-                )
-            ).all()
-            wanted = {
-                s.id: PENDING if s.status == "active" else HELD
-                for s in subs
-                if matches(list(s.event_types), envelope.type)
-            }
-            if not wanted:
-                return 0
-            payload = json.dumps(
-                {
-                    "id": str(envelope.id),
-                    "type": envelope.type,
-                    "source": envelope.source,
-                    "time": envelope.time.isoformat(),
-                    "subject": envelope.subject,
-                    "specversion": envelope.specversion,
-                    "data": envelope.data,
-                },
-                separators=(",", ":"),
-                default=str,
-            )
-            now = utcnow()
-            rows = [
-                {
-                    "id": uuid7(),
-                    "subscription_id": sub_id,
-                    "event_id": envelope.id,
-                    "event_type": envelope.type,
-                    "event_time": envelope.time,
-                    "payload": payload,
-                    "status": status,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                }
-                for sub_id, status in wanted.items()
-            ]
-            statement = upsert_insert(session, webhook_deliveries).values(rows)
-            await session.execute(statement.on_conflict_do_nothing())
+            due = await ingest_in(session, envelope)
             await session.commit()
-        return sum(status == PENDING for status in wanted.values())
+        return due
+
+
+async def ingest_in(session: Any, envelope: Envelope) -> int:
+    """One delivery per matching subscription, `held` for disabled ones (sent when
+    re-enabled), in the caller's transaction (not committed); idempotent per (subscription,
+    event). Returns how many are due now."""
+    subs_table = webhook_subscriptions
+    subs = (
+        await session.execute(
+            select(subs_table.c.id, subs_table.c.event_types, subs_table.c.status)
+        )
+    ).all()
+    wanted = {
+        s.id: PENDING if s.status == "active" else HELD
+        for s in subs
+        if matches(list(s.event_types), envelope.type)
+    }
+    if not wanted:
+        return 0
+    payload = json.dumps(
+        {
+            "id": str(envelope.id),
+            "type": envelope.type,
+            "source": envelope.source,
+            "time": envelope.time.isoformat(),
+            "subject": envelope.subject,
+            "specversion": envelope.specversion,
+            "data": envelope.data,
+        },
+        separators=(",", ":"),
+        default=str,
+    )
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid7(),
+            "subscription_id": sub_id,
+            "event_id": envelope.id,
+            "event_type": envelope.type,
+            "event_time": envelope.time,
+            "payload": payload,
+            "status": status,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for sub_id, status in wanted.items()
+    ]
+    statement = upsert_insert(session, webhook_deliveries).values(rows)
+    await session.execute(statement.on_conflict_do_nothing())
+    return sum(status == PENDING for status in wanted.values())
 
 
 async def hold_pending(session: Any, subscription_id: Any) -> None:
@@ -464,39 +477,54 @@ async def release_held(session: Any, subscription_id: Any) -> None:
     )
 
 
+def ingest_consumer(contexts: Sequence[str], wake: Callable[[], None]) -> EventConsumer:
+    """The kernel consumer that turns every event of these contexts into deliveries.
+
+    No inbox row (the deliveries' unique key makes a redelivery harmless) and no dead letter:
+    a failing ingest (the database away) is retried with back-off until it succeeds, so no
+    event is ever set aside. `wake` runs once the new deliveries are committed.
+    """
+    consumer = EventConsumer(
+        CONSUMER, inbox=False, ack_wait=INGEST_ACK_WAIT_SECONDS, max_deliver=UNLIMITED
+    )
+
+    async def ingest(session: Any, envelope: Envelope) -> None:
+        if await ingest_in(session, envelope):
+            on_commit(session, wake)
+
+    for context in contexts:
+        consumer.handles_context(context)(ingest)
+    return consumer
+
+
 class WebhookDispatcher:
-    """Consumes the context streams and delivers, retries and disables."""
+    """Delivers, retries and disables; `consumer` (run by the gateway's EventWiring) feeds it."""
 
     def __init__(
         self,
         store: WebhookStore,
         policy: WebhookPolicy,
         *,
-        nats: NatsConnection,
         outbox: Outbox,
-        prefix: str,
         contexts: list[str],
     ) -> None:
         self.store = store
         self.policy = policy
-        self.nats = nats  # shared with the gateway's outbox relay; owned by the app
         self.outbox = outbox
-        self.prefix = prefix
         self.contexts = contexts
+        self.consumer = ingest_consumer(contexts, self.wake)
         self._tasks: list[asyncio.Task[None]] = []
-        self._consumers: dict[str, asyncio.Task[None]] = {}
-        self._ingesting: set[str] = set()  # contexts whose consumer holds fetched messages
         self._http: aiohttp.ClientSession | None = None
         self._wake = asyncio.Event()
         self.stopping = False
         self.requests_sent = 0  # POSTs this dispatcher made (replica tests compare them)
 
     def wake(self) -> None:
-        """Look for due deliveries now (after a replay or re-enable)."""
+        """Look for due deliveries now (after an ingest, a replay or a re-enable)."""
         self._wake.set()
 
     async def start(self) -> None:
-        """Start one consumer loop per context plus the sender loop."""
+        """Start the sender loop (the ingest consumer is started by the gateway's wiring)."""
         resolver = None if self.policy.allow_private_targets else PublicOnlyResolver()
         self._http = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(resolver=resolver, ttl_dns_cache=10),
@@ -504,20 +532,13 @@ class WebhookDispatcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,  # never through an environment proxy: the target check must hold
         )
-        for context in self.contexts:
-            self._consumers[context] = asyncio.create_task(self._consume(context))
-            self._tasks.append(self._consumers[context])
         self._tasks.append(asyncio.create_task(self._send_loop()))
 
     async def close(self, grace_seconds: float = 5.0) -> None:
-        """Stop the loops: each finishes what it holds (the messages fetched, the delivery
-        being sent) for up to `grace_seconds`, then is cancelled; an unacked message is
-        redelivered to the next run, a delivery cut short is retried after its lease."""
+        """Stop the sender: the delivery being sent finishes for up to `grace_seconds`, then
+        it is cancelled (a delivery cut short is retried after its lease)."""
         self.stopping = True
         self._wake.set()
-        for context, task in self._consumers.items():
-            if context not in self._ingesting:  # waiting on a fetch or a retry: nothing held
-                task.cancel()
         if self._tasks:
             _, unfinished = await asyncio.wait(self._tasks, timeout=grace_seconds)
             for task in unfinished:
@@ -527,78 +548,6 @@ class WebhookDispatcher:
                 await task
         if self._http is not None:
             await self._http.close()
-
-    async def _bind(self, context: str) -> Any:
-        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-
-        js = self.nats.js
-        if js is None or not self.nats.connected:
-            raise ConnectionError("NATS is not connected yet")
-        stream = stream_name(self.prefix, context)
-        await js.stream_info(stream)  # the producer owns the stream; wait until it exists
-        config = ConsumerConfig(
-            durable_name=CONSUMER,
-            deliver_policy=DeliverPolicy.ALL,
-            ack_policy=AckPolicy.EXPLICIT,
-            # Short, like the kernel's consumers: a batch in flight when NATS died comes back
-            # within seconds of its return. Ingest is one insert a message, far inside it.
-            ack_wait=5,
-            max_deliver=-1,  # never drop an event: failures are retried in the delivery table
-            max_ack_pending=1000,
-            filter_subject=f"{self.prefix}.{context}.>",
-        )
-        with contextlib.suppress(Exception):  # exists already (possibly older config)
-            await js.add_consumer(stream, config)
-        return await js.pull_subscribe_bind(CONSUMER, stream)
-
-    async def _consume(self, context: str) -> None:
-        while not self.stopping:
-            try:
-                sub = await self._bind(context)
-            except Exception:  # stream not created yet, or NATS down: try again shortly
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                await self._pull(context, sub)
-            finally:
-                # A subscription left behind makes the connection's drain() wait its timeout.
-                with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
-
-    async def _pull(self, context: str, sub: Any) -> None:
-        import nats.errors
-
-        while not self.stopping:
-            try:
-                messages = await sub.fetch(50, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                continue
-            except Exception as exc:  # e.g. consumer deleted, server restarted: rebind
-                log.warning("webhook consumer on %s: %r; rebinding", context, exc)
-                await asyncio.sleep(0.5)
-                return
-            self._ingesting.add(context)  # a stop now lets this batch finish (close())
-            try:
-                await self._ingest_batch(messages)
-            finally:
-                self._ingesting.discard(context)
-
-    async def _ingest_batch(self, messages: list[Any]) -> None:
-        for msg in messages:
-            try:
-                envelope = Envelope.from_message(msg.headers, msg.data)
-            except ValueError:
-                await msg.term()  # not a CloudEvent: never deliverable
-                continue
-            try:
-                created = await self.store.ingest(envelope)
-            except Exception as exc:
-                log.warning("webhook ingest failed, will retry: %r", exc)
-                await msg.nak(delay=1.0)
-                continue
-            await msg.ack()
-            if created:
-                self._wake.set()
 
     async def _send_loop(self) -> None:
         while not self.stopping:

@@ -27,6 +27,9 @@ from servicekit.tables import KitTables
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("servicekit.consumer")
 
+# `EventConsumer(max_deliver=UNLIMITED)`: retry a failing handler forever, never dead-letter.
+UNLIMITED = -1
+
 Handler = Callable[[AsyncSession, Envelope], Awaitable[None]]
 P = TypeVar("P", bound=BaseModel)
 # A handler registered with `handles(type, payload=Model)`: it gets the parsed payload too.
@@ -38,14 +41,35 @@ class EventConsumer:
 
     Declared at import time by a service; `start()` binds it to the running service. One
     JetStream consumer is created per producing context's stream, all with the same name.
+
+    `inbox=False` skips the inbox row: only for handlers idempotent by their own unique key,
+    which would otherwise pay one inbox row per event (a catch-all over every stream).
+    `ack_wait` and `max_deliver` override the process's settings for this consumer;
+    `max_deliver=UNLIMITED` never dead-letters a failing handler (it is retried with back-off
+    until it succeeds), for consumers that must not set an event aside.
     """
 
-    def __init__(self, name: str, *, batch: int = 50) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        batch: int = 50,
+        inbox: bool = True,
+        ack_wait: float | None = None,
+        max_deliver: int | None = None,
+    ) -> None:
         if "__" not in name:
             raise ValueError("consumer names are <consuming-service>__<purpose>")
+        if max_deliver is not None and max_deliver != UNLIMITED and max_deliver < 1:
+            raise ValueError("max_deliver is at least 1, or UNLIMITED")
         self.name = name
         self.batch = batch
+        self.inbox = inbox
+        self.ack_wait = ack_wait
+        self.max_deliver = max_deliver
         self.handlers: dict[str, Handler] = {}
+        # Catch-all handlers: every event type of a context (filter `<prefix>.<ctx>.>`).
+        self.context_handlers: dict[str, Handler] = {}
 
     @overload
     def handles(self, ce_type: str) -> Callable[[Handler], Handler]: ...
@@ -73,10 +97,26 @@ class EventConsumer:
 
         return register
 
+    def handles_context(self, context: str) -> Callable[[Handler], Handler]:
+        """Register a handler of every event type of one context (types with their own
+        `handles` handler go there instead); call once per context to read several streams."""
+
+        def register(handler: Handler) -> Handler:
+            if context in self.context_handlers:
+                raise ValueError(f"{self.name} already handles every event of {context}")
+            self.context_handlers[context] = handler
+            return handler
+
+        return register
+
+    def handler_for(self, ce_type: str) -> Handler | None:
+        """The handler of an event type: its own, else its context's catch-all, else None."""
+        return self.handlers.get(ce_type) or self.context_handlers.get(context_of(ce_type))
+
     @property
     def contexts(self) -> list[str]:
         """The producing contexts whose streams this consumer reads."""
-        return sorted({context_of(t) for t in self.handlers})
+        return sorted({context_of(t) for t in self.handlers} | set(self.context_handlers))
 
     def start(
         self,
@@ -99,8 +139,8 @@ class EventConsumer:
             tables,
             nats,
             subject_prefix,
-            max_deliver,
-            ack_wait,
+            self.max_deliver if self.max_deliver is not None else max_deliver,
+            self.ack_wait if self.ack_wait is not None else ack_wait,
             backoff,
             stream_max_age_days,
             stream_replicas,
@@ -111,10 +151,14 @@ class EventConsumer:
 
     async def handle(self, db: Database, tables: KitTables, envelope: Envelope) -> bool:
         """Apply one event exactly once in effect; False if the inbox had it already."""
-        handler = self.handlers.get(envelope.type)
+        handler = self.handler_for(envelope.type)
         if handler is None:
             return False
         async with db.session() as session:
+            if not self.inbox:  # idempotent by its own key: a redelivery changes nothing
+                await handler(session, envelope)
+                await session.commit()
+                return True
             try:
                 await session.execute(
                     tables.inbox.insert().values(
@@ -227,6 +271,8 @@ class ConsumerRuntime:
 
     def _filter(self, context: str) -> str:
         types = [t for t in self.consumer.handlers if context_of(t) == context]
+        if context in self.consumer.context_handlers:
+            return f"{self.prefix}.{context}.>"
         # One exact subject when we can; a context wildcard otherwise (filter_subjects needs
         # NATS 2.10, and 2.9 servers are still common). Unhandled types are acked and skipped.
         return (
@@ -399,7 +445,7 @@ class ConsumerRuntime:
         except ValueError as exc:
             await self._dead_letter(message, None, f"unparseable: {exc}", delivered)
             return
-        if envelope.type not in self.consumer.handlers:
+        if self.consumer.handler_for(envelope.type) is None:
             await message.ack()
             return
         parent = propagate.extract(message.headers or {})
@@ -415,7 +461,7 @@ class ConsumerRuntime:
             try:
                 applied = await self.consumer.handle(self.db, self.tables, envelope)
             except Exception as exc:
-                if delivered >= self.max_deliver:
+                if self.max_deliver != UNLIMITED and delivered >= self.max_deliver:
                     log.error(
                         "consumer %s: %s dead-lettered after %d deliveries: %s",
                         self.consumer.name,

@@ -63,6 +63,18 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+_COMMIT_HOOKS = "hearth.commit_hooks"
+
+
+def on_commit(session: AsyncSession, hook: Callable[[], None]) -> None:
+    """Run `hook` once this session's transaction commits; never if it rolls back.
+
+    For sessions of a `Database` (its session class runs the hooks), e.g. a consumer handler
+    waking a sender only once the rows it wrote are visible to it.
+    """
+    session.sync_session.info.setdefault(_COMMIT_HOOKS, []).append(hook)
+
+
 class Database:
     """An engine, its session factory, and hooks that run after every commit."""
 
@@ -85,6 +97,12 @@ class Database:
         def _run_hooks(session: Session) -> None:
             for hook in self.after_commit:
                 hook(session)
+            for once in session.info.pop(_COMMIT_HOOKS, []):
+                once()
+
+        @event.listens_for(_Session, "after_soft_rollback")
+        def _drop_hooks(session: Session, _previous: Any) -> None:
+            session.info.pop(_COMMIT_HOOKS, None)  # rolled back: nothing happened to announce
 
         self.sessions = async_sessionmaker(
             self.engine,

@@ -186,23 +186,7 @@ class KernelCollector(Collector):
         svc = self.service
         snap = self.snapshot
         yield from outbox_metrics(svc, runtime.relay, snap.get("backlog"))
-        messages = CounterMetricFamily(
-            "hearth_consumer_messages",
-            "Messages processed by outcome: handled, duplicates, retried, dead_lettered.",
-            labels=["service", "consumer", "outcome"],
-        )
-        for consumer in runtime.consumers:
-            for outcome, count in consumer.stats.items():
-                messages.add_metric([svc, consumer.consumer.name, outcome], count)
-        yield messages
-        loop_errors = CounterMetricFamily(
-            "hearth_consumer_loop_errors",
-            "Failures outside the handler (dead-letter write, ack) the consumer loop survived.",
-            labels=["service", "consumer"],
-        )
-        for consumer in runtime.consumers:
-            loop_errors.add_metric([svc, consumer.consumer.name], consumer.loop_errors)
-        yield loop_errors
+        yield from consumer_counter_metrics(svc, runtime.consumers)
         yield from consumer_lag_metrics(svc, snap.get("consumers", []))
         dead = GaugeMetricFamily(
             "hearth_dead_letters",
@@ -265,16 +249,43 @@ def consumer_lag_metrics(
     yield redelivered
 
 
+def consumer_counter_metrics(svc: str, consumers: Iterable[Any]) -> Iterable[Metric]:
+    """The in-process counters of running consumers (ConsumerRuntime.stats, loop_errors)."""
+    consumers = list(consumers)
+    messages = CounterMetricFamily(
+        "hearth_consumer_messages",
+        "Messages processed by outcome: handled, duplicates, retried, dead_lettered.",
+        labels=["service", "consumer", "outcome"],
+    )
+    for consumer in consumers:
+        for outcome, count in consumer.stats.items():
+            messages.add_metric([svc, consumer.consumer.name, outcome], count)
+    yield messages
+    loop_errors = CounterMetricFamily(
+        "hearth_consumer_loop_errors",
+        "Failures outside the handler (dead-letter write, ack) the consumer loop survived.",
+        labels=["service", "consumer"],
+    )
+    for consumer in consumers:
+        loop_errors.add_metric([svc, consumer.consumer.name], consumer.loop_errors)
+    yield loop_errors
+
+
 class ConsumerLagCollector(Collector):
     """JetStream lag of durable consumers a process runs outside a ServiceRuntime (the
     gateway's webhook consumer): the same families and labels as KernelCollector's."""
 
     def __init__(
-        self, service: str, js: Callable[[], Any], pairs: Iterable[tuple[str, str]]
+        self,
+        service: str,
+        js: Callable[[], Any],
+        pairs: Iterable[tuple[str, str]],
+        running: Callable[[], Iterable[Any]] | None = None,
     ) -> None:
         self.service = service
         self.js = js  # the current JetStream context, or None while NATS is away
         self.pairs = list(pairs)
+        self.running = running  # the ConsumerRuntimes whose counters are exported too
         self.consumers: list[tuple[str, str, Any]] = []
         self._cache: dict[tuple[str, str], tuple[float, Any]] = {}
 
@@ -285,6 +296,8 @@ class ConsumerLagCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         """Format the last figures read."""
         yield from consumer_lag_metrics(self.service, self.consumers)
+        if self.running is not None:
+            yield from consumer_counter_metrics(self.service, self.running())
 
 
 async def read_backlog(relay: OutboxRelay) -> tuple[int, float | None] | None:
@@ -421,9 +434,15 @@ class EdgeMetrics:
             self.registry.register(self.outbox)
         self.consumers: ConsumerLagCollector | None = None
 
-    def watch_consumers(self, js: Callable[[], Any], pairs: Iterable[tuple[str, str]]) -> None:
-        """Also export the JetStream lag of these (durable consumer, stream) pairs."""
-        self.consumers = ConsumerLagCollector(self.service, js, pairs)
+    def watch_consumers(
+        self,
+        js: Callable[[], Any],
+        pairs: Iterable[tuple[str, str]],
+        running: Callable[[], Iterable[Any]] | None = None,
+    ) -> None:
+        """Also export the JetStream lag of these (durable consumer, stream) pairs, and the
+        counters of the `running` consumers (hearth_consumer_messages, _loop_errors)."""
+        self.consumers = ConsumerLagCollector(self.service, js, pairs, running)
         self.registry.register(self.consumers)
 
     def _api_route(self, scope: dict[str, Any]) -> str:
