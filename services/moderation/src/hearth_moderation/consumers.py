@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import cast
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -19,7 +18,7 @@ from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope
-from servicekit.runtime import runtime_of
+from servicekit.runtime import runtime_of, settings_of
 
 screening = EventConsumer("moderation__screening")
 memberships = EventConsumer("moderation__memberships")
@@ -64,7 +63,7 @@ class PostSubmittedV1(BaseModel):
 async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
     """Screen the post against the banned terms and announce the decision."""
     data: PostSubmittedV1 = envelope.payload(PostSubmittedV1)
-    settings = cast(ModerationSettings, runtime_of(session).settings)
+    settings = settings_of(runtime_of(session), ModerationSettings)
     await service.screen_post(
         uow=handler_uow(session),
         post_id=data.post_id,

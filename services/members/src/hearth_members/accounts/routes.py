@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, cast
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
@@ -19,13 +19,14 @@ from hearth_members.accounts.models import (
 from hearth_members.settings import MembersSettings
 from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, Principal, require_roles
+from servicekit.runtime import settings_of
 
 router = APIRouter(tags=["accounts"])
 AdminDep = Annotated[Principal, Depends(require_roles("admin"))]
 
 
 def _gateway_subject(runtime: RuntimeDep) -> uuid.UUID:
-    return cast(MembersSettings, runtime.settings).gateway_service_subject
+    return settings_of(runtime, MembersSettings).gateway_service_subject
 
 
 # A synchronous call between services, on purpose: the gateway must know at sign-in whether the

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
@@ -115,7 +115,7 @@ class PassResult:
 
 
 def _settings(runtime: ServiceRuntime) -> MembersSettings:
-    return cast(MembersSettings, runtime.settings)
+    return settings_of(runtime, MembersSettings)
 
 
 async def claim_due(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import event, func, update
 from sqlmodel import col, select
@@ -23,7 +23,7 @@ from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 from servicekit.pagination import PageParams, after_id
 from servicekit.problems import conflict, not_found
-from servicekit.runtime import runtime_of
+from servicekit.runtime import runtime_of, settings_of
 
 _QUEUED = "hearth_members.deliveries_queued"
 _HOOKED = "hearth_members.delivery_wake_hooked"
@@ -60,7 +60,7 @@ async def notify(
         subject=str(user_id),
     )
     runtime = runtime_of(uow.session)
-    channels = configured_channels(cast(MembersSettings, runtime.settings))
+    channels = configured_channels(settings_of(runtime, MembersSettings))
     # Same transaction as the inbox row: a committed notification always has its deliveries,
     # a rolled-back one has none, and a crash after the commit loses nothing.
     for channel in channels:
