@@ -116,7 +116,9 @@ async def test_walking_skeleton_end_to_end(platform: Platform, gw: httpx.AsyncCl
         first = await register(member)
         assert first.status_code == 201, first.text
         second = await register(member2)
-        assert second.status_code == 409 and second.headers["content-type"] == PROBLEM
+        # The one seat is taken: the second member joins the waitlist, first come first served.
+        assert second.status_code == 201, second.text
+        assert (second.json()["status"], second.json()["position"]) == ("waitlisted", 2)
 
         async def counted() -> dict | None:
             r = await gw.get(f"/api/metrics/communities/{community}/counts", headers=operator)
