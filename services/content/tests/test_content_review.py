@@ -276,3 +276,27 @@ async def test_review_routes_refuse_members_and_outsiders(
         assert r.status_code == code, (method, path, r.status_code, r.text)
         assert r.headers["content-type"] == PROBLEM, (method, path)
     assert (await c.status(post))["status"] == "in_review"
+
+
+async def test_a_resubmission_is_screened_again_by_the_real_moderation(
+    content: RunningService, feed: Any, identities: Identities, launch: Any
+) -> None:
+    """Over real NATS: moderation screens each round, so a revised post re-enters review."""
+    from hearth_moderation.app import definition as moderation
+
+    await launch(moderation)
+    c = await Community(content, feed, identities).setup("one_stage")
+    r = await c.call("POST", f"/communities/{c.id}/posts", c.author, **POST)
+    assert r.status_code == 201, r.text
+    post = str(r.json()["id"])
+
+    async def status_is(wanted: str) -> bool:
+        return (await c.status(post))["status"] == wanted
+
+    await eventually(lambda: status_is("in_review"), timeout=20)
+    assert (await c.decide(post, c.mod, "reject", "请补充来源")).status_code == 201
+    r = await c.call("POST", f"/posts/{post}/resubmit", c.author, body="With sources: …")
+    assert r.status_code == 200, r.text
+    await eventually(lambda: status_is("in_review"), timeout=20)  # round 1 screened
+    assert (await c.decide(post, c.mod, "approve", "ok now")).status_code == 201
+    assert await c.visible_to(c.reader, post)

@@ -183,6 +183,17 @@ async def test_same_submission_delivered_twice_makes_one_screening(
     assert event.type == COMPLETED and event.source == "/hearth/moderation"
     assert event.data["target_id"] == post_id and event.data["decision"] == "approved"
 
+    # A resubmission after a rejection is a new round: screened again, announced again, once.
+    revised = submitted(uuid.uuid4(), "Meetup", "加微信 for a discount", post_id=uuid.UUID(post_id))
+    revised = revised.model_copy(update={"data": {**revised.data, "round": 1}})
+    assert await deliver(moderation, revised)
+    assert await deliver(moderation, revised.model_copy(update={"id": uuid7()}))  # re-announced
+    assert await count(moderation, select(func.count()).select_from(Screening)) == 1
+    assert await count(moderation, completed_rows()) == 2
+    async with moderation.runtime.db.session() as session:
+        row = (await session.execute(select(Screening))).scalar_one()
+    assert (row.round, row.decision) == (1, "held")
+
 
 async def test_banned_terms_come_from_settings(launch, identities: Identities) -> None:
     service = await launch(definition, banned_terms={"spam": ["zzfoo", "刷屏"]})

@@ -20,6 +20,9 @@ class PostSubmitted(Event):
     format: str
     url: str | None = None
     submitted_at: datetime
+    # 0 for the first submission; each resubmission after a rejection is a new round, which
+    # moderation screens again (a re-announced round is screened once).
+    round: int = 0
 
 
 @event_type("content.post.published.v1")

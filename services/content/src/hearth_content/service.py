@@ -110,6 +110,7 @@ async def record_submitted(uow: UnitOfWork, post: Post) -> None:
             format=post.format,
             url=post.url,
             submitted_at=post.submitted_at,
+            round=post.review_round,
         ),
         subject=str(post.id),
     )

@@ -57,6 +57,7 @@ class PostSubmittedV1(BaseModel):
     author_id: uuid.UUID | None = None
     title: str = ""
     body: str = ""
+    round: int = 0
 
 
 @screening.handles("hearth.content.post.submitted.v1")
@@ -71,6 +72,7 @@ async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
         author_id=data.author_id,
         title=data.title,
         body=data.body,
+        round=data.round,
         platform=platform_rules(settings.banned_terms),
         source_event_id=envelope.id,
     )

@@ -40,7 +40,7 @@ class ScreeningDecision(StrEnum):
 
 
 class Screening(ModerationModel, table=True):
-    """One automatic screening of one target; a target is screened once, however often announced."""
+    """The automatic screening of one target's latest round; each round is screened once."""
 
     __tablename__ = "screenings"
     __table_args__ = (
@@ -58,6 +58,8 @@ class Screening(ModerationModel, table=True):
     matched_terms: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     reasons: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     source_event_id: uuid.UUID | None = None  # the event that asked for it, for the audit trail
+    # The submission round screened (content's review round): a resubmitted post is a new round.
+    round: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     screened_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     # The community rule-set version that decided (0: platform defaults only), the verdict
     # (allow or the most severe action) and every hit, so a decision can always be explained.

@@ -47,11 +47,17 @@ async def screen_post(
     body: str,
     platform: RuleSetDraft,
     source_event_id: uuid.UUID | None = None,
+    round: int = 0,
 ) -> Screening | None:
-    """Screen a submitted post once and announce the verdict; None if it was screened already."""
+    """Screen each submission round of a post once and announce the verdict; None if done."""
     existing = await _screening_of(uow, TargetType.post, post_id)
-    if existing is not None:
+    if existing is not None and existing.round >= round:
         return None  # a redelivered or re-announced submission must not screen (or announce) twice
+    if existing is not None:
+        # A resubmission after a rejection: the latest round's screening replaces the row (one
+        # per target); the earlier verdict stays in the outbox's screening.completed event.
+        await uow.session.delete(existing)
+        await uow.session.flush()
     current = await current_rule_set(uow=uow, community_id=community_id)
     version = current.version if current is not None else 0
     matcher = matcher_for(community_id, current, platform)
@@ -66,6 +72,7 @@ async def screen_post(
         matched_terms=sorted({plain(h.text) for h in result.hits}),  # as normalized
         reasons=result.reasons,
         source_event_id=source_event_id,
+        round=round,
         rule_set_version=version,
         verdict=result.verdict,
         hits=[h.as_dict() for h in result.hits],
