@@ -69,6 +69,7 @@ async def test_member_joins_through_members_then_posts(
         "format": "text",
         "url": None,
         "submitted_at": event.data["submitted_at"],
+        "round": 0,
     }
 
     # Refusals on the same route.
