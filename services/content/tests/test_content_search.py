@@ -90,3 +90,30 @@ async def test_search_chinese_english_and_visibility(
 
     r = await content.client.get("/search", params={"q": "!!"}, headers=identities.headers(reader))
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
+
+
+async def test_search_page_not_emptied_by_better_matches_elsewhere(
+    content: RunningService, feed, identities: Identities, monkeypatch
+) -> None:
+    """Filters and visibility apply inside the ranked query, not to a global top-N after it."""
+    from hearth_content.search import service as search_service
+
+    # Few candidates, so the old "rank globally, then filter" order would have lost the post.
+    monkeypatch.setattr(search_service, "CANDIDATES", 2)
+    monkeypatch.setattr(search_service, "RECENT_WINDOW", 2)
+    owner, reader = uuid.uuid4(), uuid.uuid4()
+    mine = await feed.community(owner=owner, visibility="private")
+    elsewhere = await feed.community(owner=owner, visibility="private")
+    await feed.member(mine, reader)
+    for _ in range(3):  # more relevant (the word three times), but unreadable
+        other = await _post(
+            content, identities, elsewhere, owner, title="garden", body="garden garden garden"
+        )
+        assert await feed.verdict(other, "approved")
+    post = await _post(content, identities, mine, owner, title="Notes", body="our garden")
+    assert await feed.verdict(post, "approved")
+    r = await content.client.get(
+        "/search", params={"q": "garden"}, headers=identities.headers(reader)
+    )
+    assert r.status_code == 200, r.text
+    assert [h["post_id"] for h in r.json()] == [post]

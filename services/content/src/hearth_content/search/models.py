@@ -19,6 +19,8 @@ class SearchDocument(ContentModel, table=True):
     __tablename__ = "search_documents"
     __table_args__ = (
         Index("ix_search_documents_community_created", "community_id", "created_at"),
+        # Search ranks the newest matches first (search/service.py _candidates).
+        Index("ix_search_documents_created_at", "created_at"),
         # PostgreSQL's full-text index: `simple` config, because tokens are already segmented
         # and stemmed in Python (jieba + Snowball); SQLite uses the FTS5 table `search_fts`.
         Index("ix_search_documents_tsv", "tsv", postgresql_using="gin").ddl_if(

@@ -11,9 +11,10 @@ import html
 import re
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import and_, column, func, literal_column, or_, table, text
 from sqlmodel import col, select
 
 from hearth_content.models import COMMUNITY_STAFF_ROLES, Membership, MembershipStatus, Post
@@ -26,8 +27,10 @@ from servicekit.problems import Problem
 
 HALF_LIFE_DAYS = 30
 SNIPPET_CHARS = 120
-# Candidates taken by relevance before the visibility filter and recency re-rank trim them.
+# SQLite: the best matches by bm25 that the recency decay re-ranks.
 CANDIDATES = 200
+# PostgreSQL: the newest readable matches that are ranked (see _candidates).
+RECENT_WINDOW = 500
 
 
 async def index(
@@ -116,89 +119,115 @@ async def search(
     terms = list(dict.fromkeys(tokens(q, for_query=True)))
     if not terms:
         raise Problem(422, "empty-query", "Unprocessable", "the query has no searchable words")
-    ranked = await _candidates(uow, terms)
-    if not ranked:
-        return []
-    scores = dict(ranked)
-    stmt = (
-        select(SearchDocument, Post)
-        .join(Post, col(Post.id) == col(SearchDocument.post_id))
-        .where(col(SearchDocument.id).in_(list(scores)))
-    )
+    conditions: list[Any] = []
     if community_id is not None:
-        stmt = stmt.where(col(SearchDocument.community_id) == community_id)
+        conditions.append(col(SearchDocument.community_id) == community_id)
     if author_id is not None:
-        stmt = stmt.where(col(SearchDocument.author_id) == author_id)
+        conditions.append(col(SearchDocument.author_id) == author_id)
     if fmt is not None:
-        stmt = stmt.where(col(SearchDocument.format) == fmt)
+        conditions.append(col(SearchDocument.format) == fmt)
     if since is not None:
-        stmt = stmt.where(col(SearchDocument.created_at) >= since)
+        conditions.append(col(SearchDocument.created_at) >= since)
     if until is not None:
-        stmt = stmt.where(col(SearchDocument.created_at) < until)
+        conditions.append(col(SearchDocument.created_at) < until)
     if not actor.is_staff:
-        staff_in, member_in = await _communities(uow, actor)
-        # Members find published posts (and comments on them) and their own posts; community
-        # staff also find what waits for review in their communities. A deleted post is kept
-        # as evidence for platform staff only.
-        stmt = stmt.where(col(Post.deleted_at).is_(None)).where(
-            (col(SearchDocument.community_id).in_(staff_in))
-            | (
-                col(SearchDocument.community_id).in_(member_in)
-                & (
-                    (col(Post.status) == "published")
-                    | ((col(Post.author_id) == actor.subject) & (SearchDocument.kind == "post"))
-                )
-            )
-        )
+        conditions.append(await _visible_to(uow, actor))
+    # Filters and visibility go into the full-text query itself, so a page is never short
+    # because the best matches overall sat in communities the actor cannot read.
     now = utcnow()
-    hits: list[SearchHit] = []
-    for doc, _post in (await uow.session.exec(stmt)).all():
-        created = _aware(doc.created_at)
-        age_days = max((now - created).total_seconds() / 86400, 0.0)
-        score = scores[doc.id] / (1 + age_days / HALF_LIFE_DAYS)
-        hits.append(
-            SearchHit(
-                id=doc.id,
-                kind=doc.kind,
-                post_id=doc.post_id,
-                community_id=doc.community_id,
-                author_id=doc.author_id,
-                format=doc.format,
-                created_at=created,
-                title=doc.title,
-                snippet=doc.body or doc.title,  # cut and marked below, for the page only
-                score=round(score, 6),
-            )
+    scored = [
+        (
+            relevance
+            / (1 + max((now - _aware(created)).total_seconds(), 0.0) / 86400 / HALF_LIFE_DAYS),
+            doc_id,
         )
-    hits.sort(key=lambda h: (-h.score, h.id))
-    page = hits[:limit]
+        for doc_id, created, relevance in await _candidates(uow, terms, conditions)
+    ]
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    page = dict((doc_id, score) for score, doc_id in scored[:limit])
+    if not page:
+        return []
+    docs = (
+        await uow.session.exec(select(SearchDocument).where(col(SearchDocument.id).in_(list(page))))
+    ).all()
     wanted = set(terms)
-    for hit in page:
-        hit.snippet = snippet(hit.snippet, wanted)
-    return page
-
-
-async def _candidates(uow: UnitOfWork, terms: list[str]) -> list[tuple[uuid.UUID, float]]:
-    """(doc id, relevance) of documents holding every term, by the dialect's full-text index."""
-    if _dialect(uow) == "postgresql":
-        rows = await uow.session.execute(
-            text(
-                "SELECT id, ts_rank(tsv, q) AS r "
-                "FROM search_documents, plainto_tsquery('simple', :q) q "
-                "WHERE tsv @@ q ORDER BY r DESC, id DESC LIMIT :n"
-            ),
-            {"q": " ".join(terms), "n": CANDIDATES},
+    hits = [
+        SearchHit(
+            id=doc.id,
+            kind=doc.kind,
+            post_id=doc.post_id,
+            community_id=doc.community_id,
+            author_id=doc.author_id,
+            format=doc.format,
+            created_at=_aware(doc.created_at),
+            title=doc.title,
+            snippet=snippet(doc.body or doc.title, wanted),
+            score=round(page[doc.id], 6),
         )
-        return [(uuid.UUID(str(i)), float(r)) for i, r in rows.all()]
-    match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
-    rows = await uow.session.execute(
-        text(
-            "SELECT doc_id, -bm25(search_fts) AS r FROM search_fts "
-            "WHERE search_fts MATCH :m ORDER BY r DESC LIMIT :n"
+        for doc in docs
+    ]
+    hits.sort(key=lambda h: (-page[h.id], h.id))
+    return hits
+
+
+async def _visible_to(uow: UnitOfWork, actor: Principal) -> Any:
+    """The SQL condition on (document, post) for what a non-staff actor may find."""
+    staff_in, member_in = await _communities(uow, actor)
+    # Members find published posts (and comments on them) and their own posts; community
+    # staff also find what waits for review in their communities. A deleted post is kept
+    # as evidence for platform staff only.
+    return and_(
+        col(Post.deleted_at).is_(None),
+        or_(
+            col(SearchDocument.community_id).in_(staff_in),
+            and_(
+                col(SearchDocument.community_id).in_(member_in),
+                or_(
+                    col(Post.status) == "published",
+                    and_(col(Post.author_id) == actor.subject, col(SearchDocument.kind) == "post"),
+                ),
+            ),
         ),
-        {"m": match, "n": CANDIDATES},
     )
-    return [(uuid.UUID(hex=i), float(r)) for i, r in rows.all()]
+
+
+async def _candidates(
+    uow: UnitOfWork, terms: list[str], conditions: list[Any]
+) -> list[tuple[uuid.UUID, datetime, float]]:
+    """(doc id, created, relevance) of the readable documents holding every term.
+
+    PostgreSQL ranks only the newest RECENT_WINDOW matches: a common word matches tens of
+    thousands of rows and ranking them all is what made search slow, while the recency decay
+    means an older match needs several times the relevance to reach the first page anyway.
+    SQLite (small, single-node data) ranks all matches by bm25 and keeps the best CANDIDATES.
+    """
+    joined = (
+        select().select_from(SearchDocument).join(Post, col(Post.id) == col(SearchDocument.post_id))
+    )
+    if _dialect(uow) == "postgresql":
+        tsq = func.plainto_tsquery("simple", " ".join(terms))
+        tsv = SearchDocument.__table__.c.tsv  # type: ignore[attr-defined]
+        stmt = (
+            joined.add_columns(
+                col(SearchDocument.id), col(SearchDocument.created_at), func.ts_rank(tsv, tsq)
+            )
+            .where(tsv.op("@@")(tsq), *conditions)
+            .order_by(col(SearchDocument.created_at).desc())
+            .limit(RECENT_WINDOW)
+        )
+    else:
+        fts = table("search_fts", column("doc_id"), column("tokens"))
+        match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        rank = -func.bm25(literal_column("search_fts"))
+        stmt = (
+            joined.join(fts, fts.c.doc_id == col(SearchDocument.id))
+            .add_columns(col(SearchDocument.id), col(SearchDocument.created_at), rank)
+            .where(literal_column("search_fts").op("MATCH")(match), *conditions)
+            .order_by(rank.desc())
+            .limit(CANDIDATES)
+        )
+    rows = (await uow.session.execute(stmt)).all()
+    return [(i, c, float(r)) for i, c, r in rows]
 
 
 async def _communities(
@@ -218,28 +247,49 @@ async def _communities(
 
 
 def snippet(body: str, terms: set[str]) -> str:
-    """About SNIPPET_CHARS of the body around the first match, matched words in <mark>."""
-    import jieba
+    """About SNIPPET_CHARS of the body around the first match, matched words in <mark>.
 
-    pieces = jieba.lcut(body)
-    marked: list[str] = []
-    first = None
-    offset = 0
-    for piece in pieces:
-        hit = normalize(piece) in terms
-        if hit and first is None:
-            first = offset
-        marked.append(f"<mark>{html.escape(piece)}</mark>" if hit else html.escape(piece))
-        offset += len(piece)
-    start = max((first or 0) - SNIPPET_CHARS // 3, 0)
-    # Cut on piece boundaries so a <mark> is never split.
-    out, pos = [], 0
-    for piece, shown in zip(pieces, marked, strict=True):
-        if pos + len(piece) > start and pos < start + SNIPPET_CHARS:
-            out.append(shown)
-        pos += len(piece)
-    text_ = "".join(out)
-    return ("…" if start > 0 else "") + re.sub(r"\s+", " ", text_).strip()
+    No segmenter here (it cost more than the query): a Latin word is marked when its stem is a
+    query term, a Chinese term wherever it occurs literally.
+    """
+    lowered = body.lower()
+    found = [i for i in (lowered.find(t) for t in terms) if i >= 0]
+    first_at = min(found) if found else 0
+    begin = max(first_at - SNIPPET_CHARS, 0)
+    window = body[begin : first_at + 2 * SNIPPET_CHARS]
+    cjk = frozenset(t for t in terms if not _LATIN_WORD.fullmatch(t))
+    marks = [
+        (m.start(), m.end())
+        for m in _marker(cjk).finditer(window)
+        if m.group(0) in cjk or normalize(m.group(0)) in terms
+    ]
+    first = marks[0][0] if marks else first_at - begin
+    start = max(first - SNIPPET_CHARS // 3, 0)
+    end = start + SNIPPET_CHARS
+    for m_start, m_end in marks:  # never cut a mark in two
+        if m_start < start < m_end:
+            start = m_start
+        if m_start < end < m_end:
+            end = m_end
+    out, pos = [], start
+    for m_start, m_end in marks:
+        if m_end <= start or m_start >= end:
+            continue
+        out.append(html.escape(window[pos:m_start]))
+        out.append(f"<mark>{html.escape(window[m_start:m_end])}</mark>")
+        pos = m_end
+    out.append(html.escape(window[pos:end]))
+    return ("…" if begin + start > 0 else "") + re.sub(r"\s+", " ", "".join(out)).strip()
+
+
+_LATIN_WORD = re.compile(r"[0-9A-Za-z_'\-]+")
+
+
+@lru_cache(maxsize=1024)
+def _marker(cjk: frozenset[str]) -> re.Pattern[str]:
+    """Latin words, or any of the Chinese terms (longest first, so a compound wins)."""
+    words = sorted(cjk, key=len, reverse=True)
+    return re.compile("|".join([*(re.escape(w) for w in words), _LATIN_WORD.pattern]))
 
 
 def _dialect(uow: UnitOfWork) -> str:
