@@ -14,7 +14,8 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import and_, column, func, literal_column, or_, table, text
+from sqlalchemy import and_, column, func, join, literal_column, or_, table, text
+from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
 from hearth_content.models import COMMUNITY_STAFF_ROLES, Membership, MembershipStatus, Post
@@ -201,31 +202,32 @@ async def _candidates(
     means an older match needs several times the relevance to reach the first page anyway.
     SQLite (small, single-node data) ranks all matches by bm25 and keeps the best CANDIDATES.
     """
-    joined = (
-        select().select_from(SearchDocument).join(Post, col(Post.id) == col(SearchDocument.post_id))
-    )
+    docs_posts = join(
+        SearchDocument, Post, col(Post.id) == col(SearchDocument.post_id)
+    )  # the post carries the review state and deletion that decide visibility
+    found: Any
+    rank: Any
+    order: Any
     if _dialect(uow) == "postgresql":
         tsq = func.plainto_tsquery("simple", " ".join(terms))
         tsv = SearchDocument.__table__.c.tsv  # type: ignore[attr-defined]
-        stmt = (
-            joined.add_columns(
-                col(SearchDocument.id), col(SearchDocument.created_at), func.ts_rank(tsv, tsq)
-            )
-            .where(tsv.op("@@")(tsq), *conditions)
-            .order_by(col(SearchDocument.created_at).desc())
-            .limit(RECENT_WINDOW)
-        )
+        found = tsv.op("@@")(tsq)
+        rank = func.ts_rank(tsv, tsq)
+        order, limit = col(SearchDocument.created_at).desc(), RECENT_WINDOW
     else:
         fts = table("search_fts", column("doc_id"), column("tokens"))
+        docs_posts = docs_posts.join(fts, fts.c.doc_id == col(SearchDocument.id))
         match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        found = literal_column("search_fts").op("MATCH")(match)
         rank = -func.bm25(literal_column("search_fts"))
-        stmt = (
-            joined.join(fts, fts.c.doc_id == col(SearchDocument.id))
-            .add_columns(col(SearchDocument.id), col(SearchDocument.created_at), rank)
-            .where(literal_column("search_fts").op("MATCH")(match), *conditions)
-            .order_by(rank.desc())
-            .limit(CANDIDATES)
-        )
+        order, limit = rank.desc(), CANDIDATES
+    stmt = (
+        sa_select(col(SearchDocument.id), col(SearchDocument.created_at), rank)
+        .select_from(docs_posts)
+        .where(found, *conditions)
+        .order_by(order)
+        .limit(limit)
+    )
     rows = (await uow.session.execute(stmt)).all()
     return [(i, c, float(r)) for i, c, r in rows]
 
