@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import aliased
 from sqlmodel import col, or_, select
 
+from hearth_content import guards
 from hearth_content.calendar import service as calendar
 from hearth_content.events import (
     PostDeleted,
@@ -61,13 +62,8 @@ async def submit_post(
     *, uow: UnitOfWork, community_id: uuid.UUID, data: PostCreate, actor: Principal
 ) -> Post:
     """Submit a post for review as an active, unmuted member of the community."""
-    community, membership = await _community_access(uow, community_id, actor)
-    if membership is None:
-        raise Problem(403, "not-a-member", "Forbidden", "only members of this community may post")
-    if community.archived:
-        raise Problem(409, "community-archived", "Conflict", "the community is archived")
-    if membership.muted_until is not None and _aware(membership.muted_until) > utcnow():
-        raise Problem(403, "muted", "Forbidden", "you are muted in this community")
+    await _community_access(uow, community_id, actor)  # 404 for a private community
+    membership = await guards.writer(uow, community_id, actor)
     runs_it = actor.is_staff or membership.role in COMMUNITY_ADMIN_ROLES
     if data.kind == PostKind.announcement and not runs_it:
         raise forbidden("only staff and the community's admins may post announcements")
@@ -484,13 +480,8 @@ async def share_post(
     await _readable_original(uow, original.id)
     if to_community_id == original.community_id:
         raise conflict("same-community", "the post is already in that community")
-    community, membership = await _community_access(uow, to_community_id, actor)
-    if membership is None:
-        raise Problem(403, "not-a-member", "Forbidden", "share only where you are a member")
-    if community.archived:
-        raise Problem(409, "community-archived", "Conflict", "the community is archived")
-    if membership.muted_until is not None and _aware(membership.muted_until) > utcnow():
-        raise Problem(403, "muted", "Forbidden", "you are muted in this community")
+    await _community_access(uow, to_community_id, actor)  # 404 for a private community
+    await guards.writer(uow, to_community_id, actor)
     now = utcnow()
     share = Post(
         community_id=to_community_id,
@@ -614,6 +605,4 @@ def _live_originals() -> Any:
     )
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time was written as UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+_aware = guards.aware

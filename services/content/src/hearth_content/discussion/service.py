@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
+from hearth_content import guards
 from hearth_content import service as posts
 from hearth_content.discussion.models import (
     MAX_DEPTH,
@@ -23,7 +24,6 @@ from hearth_content.discussion.models import (
 from hearth_content.events import CommentCreated, CommentDeleted, CommentEdited, MentionCreated
 from hearth_content.models import (
     COMMUNITY_STAFF_ROLES,
-    Community,
     Membership,
     MembershipStatus,
     Post,
@@ -45,32 +45,7 @@ THREAD_MAX = 1000
 
 async def _participant(uow: UnitOfWork, post: Post, actor: Principal) -> Membership:
     """The actor's membership if they may write on the post; 403/409 problems say why not."""
-    membership = await uow.session.get(Membership, (post.community_id, actor.subject))
-    if membership is None or membership.status in (None, MembershipStatus.left):
-        raise Problem(
-            403, "not-a-member", "Forbidden", "only members of this community may do this"
-        )
-    if membership.status == MembershipStatus.removed:
-        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
-    if membership.status == MembershipStatus.banned:
-        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
-    if membership.status != MembershipStatus.active:
-        raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
-    if membership.muted_until is not None:
-        until = posts._aware(membership.muted_until)
-        if until > utcnow():
-            raise Problem(
-                403,
-                "muted",
-                "Forbidden",
-                f"you are muted in this community until {until.isoformat()}",
-                muted_until=until.isoformat(),
-            )
-    community = await uow.session.get(Community, post.community_id)
-    if community is not None and community.archived:
-        raise Problem(
-            409, "community-archived", "Conflict", "the community is archived (read-only)"
-        )
+    membership = await guards.writer(uow, post.community_id, actor)
     if post.status != PostStatus.published:
         raise Problem(409, "post-not-published", "Conflict", "only published posts take comments")
     return membership
