@@ -41,6 +41,7 @@ from hearth_content.models import (
     PostStatus,
     PostUpdate,
 )
+from hearth_content.ranking.score import rescore
 from hearth_content.rendering import render_markdown
 from hearth_content.review import service as review
 from hearth_content.search import service as search
@@ -290,6 +291,7 @@ def _publish(post: Post, now: datetime, screening_id: uuid.UUID | None) -> PostP
     """Mark a post published now; the event announcing it."""
     post.status = PostStatus.published
     post.published_at = now
+    rescore(post)
     return PostPublished(
         post_id=post.id,
         community_id=post.community_id,
@@ -389,6 +391,7 @@ async def delete_post(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) 
         original = await uow.session.get(Post, post.shared_from_id, with_for_update=True)
         if original is not None and original.share_count > 0:
             original.share_count -= 1
+            rescore(original)
             uow.session.add(original)
     await uow.record(
         PostDeleted(
@@ -498,10 +501,12 @@ async def share_post(
         published_at=now,
         shared_from_id=original.id,
     )
+    rescore(share)
     uow.session.add(share)
     locked = await uow.session.get(Post, original.id, with_for_update=True)
     assert locked is not None
     locked.share_count += 1
+    rescore(locked)
     uow.session.add(locked)
     await uow.record(
         PostShared(

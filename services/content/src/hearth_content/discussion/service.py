@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from hearth_content import guards
 from hearth_content import service as posts
+from hearth_content.calendar import service as calendar
 from hearth_content.discussion.models import (
     MAX_DEPTH,
     Comment,
@@ -29,7 +30,9 @@ from hearth_content.models import (
     Post,
     PostStatus,
 )
+from hearth_content.ranking.score import rescore
 from hearth_content.search import service as search
+from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow, uuid7
@@ -67,6 +70,9 @@ async def create_comment(
                 422, "thread-too-deep", "Unprocessable", f"replies nest at most {MAX_DEPTH} deep"
             )
         depth = parent.depth + 1
+    locked = await uow.session.get(Post, post.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    post = locked
     comment = Comment(
         post_id=post.id,
         community_id=post.community_id,
@@ -76,6 +82,8 @@ async def create_comment(
         body=data.body,
     )
     uow.session.add(comment)
+    first = _count_reply(post, comment)
+    uow.session.add(post)
     await _index(uow, comment, post)
     await uow.record(
         CommentCreated(
@@ -86,12 +94,35 @@ async def create_comment(
             parent_id=comment.parent_id,
             body=comment.body,
             created_at=comment.created_at,
+            column_id=await calendar.column_of(uow, post.id),
+            first_response_seconds=first,
         ),
         subject=str(comment.id),
     )
     await _record_mentions(uow, comment)
     await uow.commit()
     return comment
+
+
+def _count_reply(post: Post, comment: Comment) -> int | None:
+    """Count a new comment on its (locked) post; the seconds to first response if it is that.
+
+    The first response is the first comment by anyone but the post's author; it is recorded
+    once, when the comment is written (a later hold or delete of it does not undo it).
+    """
+    post.comment_count += 1
+    first: int | None = None
+    if (
+        comment.author_id != post.author_id
+        and post.first_response_at is None
+        and post.published_at is not None
+    ):
+        post.first_response_at = comment.created_at
+        post.first_response_by = comment.author_id
+        since = comment.created_at - posts._aware(post.published_at)
+        first = post.first_response_seconds = max(0, int(since.total_seconds()))
+    rescore(post)
+    return first
 
 
 async def _index(uow: UnitOfWork, comment: Comment, post: Post) -> None:
@@ -210,6 +241,11 @@ async def delete_comment(*, uow: UnitOfWork, comment_id: uuid.UUID, actor: Princ
     comment.deleted_at = now
     comment.body = ""
     uow.session.add(comment)
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if post is not None and post.comment_count > 0:
+        post.comment_count -= 1
+        rescore(post)
+        uow.session.add(post)
     await search.unindex(uow, comment.id)
     await uow.record(
         CommentDeleted(
@@ -244,7 +280,8 @@ async def react(
         .values(**values)
         .on_conflict_do_nothing(index_elements=["post_id", "member_id", "kind"])
     )
-    await uow.session.execute(stmt)
+    if affected_rows(await uow.session.execute(stmt)):
+        await _count_reactions(uow, post.id, +1)
     await uow.commit()
 
 
@@ -254,14 +291,26 @@ async def unreact(
     """Remove the actor's reaction of this kind (absent is fine: idempotent)."""
     post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
     await _participant(uow, post, actor)
-    await uow.session.execute(
+    removed = await uow.session.execute(
         delete(Reaction).where(
             col(Reaction.post_id) == post.id,
             col(Reaction.member_id) == actor.subject,
             col(Reaction.kind) == str(kind),
         )
     )
+    if affected_rows(removed):
+        await _count_reactions(uow, post.id, -1)
     await uow.commit()
+
+
+async def _count_reactions(uow: UnitOfWork, post_id: uuid.UUID, delta: int) -> None:
+    """Move a post's reaction counter (under its row lock) and its hot score with it."""
+    post = await uow.session.get(Post, post_id, with_for_update=True, populate_existing=True)
+    if post is None:
+        return
+    post.reaction_count = max(0, post.reaction_count + delta)
+    rescore(post)
+    uow.session.add(post)
 
 
 async def reaction_counts(
