@@ -44,6 +44,7 @@ from hearth_content.models import (
 from hearth_content.ranking.score import rescore
 from hearth_content.rendering import render_markdown
 from hearth_content.review import service as review
+from hearth_content.screening import MODERATION_EDITOR, Verdict, split_censored
 from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
@@ -182,6 +183,7 @@ async def apply_screening(
     screening_id: uuid.UUID,
     decision: str,
     reasons: list[str],
+    verdict: Verdict | None = None,
 ) -> Post | None:
     """Apply moderation's verdict to a post still pending review; a decided post is left alone."""
     post = await uow.session.get(Post, post_id, with_for_update=True)
@@ -192,6 +194,11 @@ async def apply_screening(
     if post.status != PostStatus.pending_review:
         return None
     now = utcnow()
+    verdict = verdict or Verdict(hold=decision == "held")
+    if verdict.hold:
+        decision = "held"
+        reasons = list(reasons) or ["screening"]
+    await _apply_marks(uow, post, verdict, screening_id, now)
     event: PostPublished | PostScheduled | PostHeld | None
     if decision == "approved" and review.needs_review(post):
         # Screening first, then the community's human stages (hearth_content.review).
@@ -228,6 +235,40 @@ async def apply_screening(
             event = event.model_copy(update={"column_id": column})
         await uow.record(event, subject=str(post.id))
     return post
+
+
+async def _apply_marks(
+    uow: UnitOfWork, post: Post, verdict: Verdict, screening_id: uuid.UUID, now: datetime
+) -> None:
+    """Censor, flag and tag a screened post as the verdict says (hearth_content.screening)."""
+    if verdict.censored_text is not None:
+        title, body = split_censored(verdict.censored_text, post.title)
+        title = title.strip() or post.title
+        changes: dict[str, dict[str, str | None]] = {}
+        for field, new in (("title", title), ("body", body)):
+            if new != getattr(post, field):
+                changes[field] = {"from": getattr(post, field), "to": new}
+                setattr(post, field, new)
+        if changes:
+            # The text as written stays in the revision: moderation's evidence.
+            uow.session.add(
+                PostRevision(
+                    post_id=post.id,
+                    number=post.revision,
+                    editor_id=MODERATION_EDITOR,
+                    edited_at=now,
+                    changes=changes,
+                    note=f"censored by screening {screening_id}",
+                )
+            )
+            post.revision += 1
+            post.body_html = render_markdown(post.body)
+            await search.index_post(uow, post)
+    if verdict.flag:
+        post.flagged = True
+    if verdict.tags:
+        slugs = await calendar.upsert_tags(uow, post.community_id, verdict.tags)
+        post.tags = sorted(set(post.tags) | set(slugs))
 
 
 async def release(

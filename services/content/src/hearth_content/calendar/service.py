@@ -342,6 +342,12 @@ async def _announce(uow: UnitOfWork, post: Post, column_id: uuid.UUID) -> None:
     )
 
 
+async def upsert_tags(uow: UnitOfWork, community_id: uuid.UUID, labels: list[str]) -> list[str]:
+    """The labels' normalized slugs, each added to the community's tags if new (caller commits)."""
+    clean = [label.strip()[:64] for label in labels if normalize_tag(label[:64])]
+    return await _upsert_tags(uow, community_id, clean)
+
+
 async def _upsert_tags(uow: UnitOfWork, community_id: uuid.UUID, labels: list[str]) -> list[str]:
     slugs: list[str] = []
     for label in labels:

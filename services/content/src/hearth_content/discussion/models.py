@@ -68,6 +68,8 @@ class Comment(ContentModel, table=True):
     tags: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
+    # The body as written, kept as moderation's evidence when screening censored it.
+    original_body: str | None = Field(default=None, sa_type=Text)
 
 
 class Reaction(ContentModel, table=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections import defaultdict
@@ -19,6 +20,7 @@ from hearth_content.discussion.models import (
     Comment,
     CommentCreate,
     CommentEdit,
+    CommentStatus,
     Reaction,
     ReactionKind,
 )
@@ -31,6 +33,7 @@ from hearth_content.models import (
     PostStatus,
 )
 from hearth_content.ranking.score import rescore
+from hearth_content.screening import Verdict, censored_comment_body
 from hearth_content.search import service as search
 from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
@@ -43,6 +46,7 @@ MENTION = re.compile(
     r"@([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 )
 MAX_MENTIONS = 20
+log = logging.getLogger(__name__)
 THREAD_MAX = 1000
 
 
@@ -165,9 +169,66 @@ async def _record_mentions(uow: UnitOfWork, comment: Comment) -> None:
         )
 
 
+async def apply_comment_screening(
+    *,
+    uow: UnitOfWork,
+    comment_id: uuid.UUID,
+    screening_id: uuid.UUID,
+    decision: str,
+    reasons: list[str],
+    verdict: Verdict,
+) -> Comment | None:
+    """Act on moderation's verdict on a comment (shown at once, hidden if the verdict holds it).
+
+    Each version of a comment (creation, every edit) is screened; the verdict that arrives
+    last decides, so a clean edit of a held comment shows it again.
+    """
+    comment = await uow.session.get(Comment, comment_id, with_for_update=True)
+    if comment is None:
+        log.warning("screening %s names unknown comment %s; ignored", screening_id, comment_id)
+        return None
+    if comment.deleted_at is not None:
+        return None
+    comment.screening_id = screening_id
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if verdict.censored_text is not None:
+        body = censored_comment_body(verdict.censored_text, comment.body)
+        if body != comment.body:
+            comment.original_body = comment.original_body or comment.body
+            comment.body = body
+    if verdict.flag:
+        comment.flagged = True
+    if verdict.tags:
+        slugs = await calendar.upsert_tags(uow, comment.community_id, verdict.tags)
+        comment.tags = sorted(set(comment.tags) | set(slugs))
+    hold = verdict.hold or decision == "held"
+    if hold and comment.status != CommentStatus.held:
+        comment.status = CommentStatus.held
+        comment.hold_reasons = list(reasons) or ["screening"]
+        await search.unindex(uow, comment.id)
+        if post is not None:
+            post.comment_count = max(0, post.comment_count - 1)
+    elif not hold and decision == "approved" and comment.status == CommentStatus.held:
+        comment.status = CommentStatus.visible
+        comment.hold_reasons = []
+        if post is not None:
+            post.comment_count += 1
+    if comment.status == CommentStatus.visible and post is not None:
+        await _index(uow, comment, post)  # the censored text, if censored
+    if post is not None:
+        rescore(post)
+        uow.session.add(post)
+    uow.session.add(comment)
+    return comment
+
+
 async def list_comments(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) -> list[Comment]:
-    """A post's comments in thread order: each comment followed by its replies, oldest first."""
+    """A post's comments in thread order: each comment followed by its replies, oldest first.
+
+    A held comment keeps its place; only its author and staff see its body.
+    """
     post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    staff = actor.is_staff or await _moderates(uow, post.community_id, actor)
     stmt = (
         select(Comment)
         .where(col(Comment.post_id) == post.id)
@@ -184,7 +245,21 @@ async def list_comments(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal
         node = stack.pop()
         ordered.append(node)
         stack.extend(reversed(children[node.id]))
+    for row in ordered:
+        if row.status == CommentStatus.held and not staff and row.author_id != actor.subject:
+            uow.session.expunge(row)  # a read-only copy: the masked body is never written
+            row.body = ""
+            row.tags = []
     return ordered
+
+
+async def _moderates(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> bool:
+    membership = await uow.session.get(Membership, (community_id, actor.subject))
+    return (
+        membership is not None
+        and membership.status == MembershipStatus.active
+        and membership.role in COMMUNITY_STAFF_ROLES
+    )
 
 
 async def _own_comment(uow: UnitOfWork, comment_id: uuid.UUID, actor: Principal) -> Comment:
@@ -208,7 +283,8 @@ async def edit_comment(
     comment.body = data.body
     comment.edited_at = utcnow()
     uow.session.add(comment)
-    await _index(uow, comment, post)
+    if comment.status == CommentStatus.visible:
+        await _index(uow, comment, post)  # a held comment waits for its new verdict
     await uow.record(
         CommentEdited(
             comment_id=comment.id,

@@ -88,6 +88,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('hold_reasons', sa.JSON(), server_default='[]', nullable=False))
         batch_op.add_column(sa.Column('flagged', sa.Boolean(), server_default='0', nullable=False))
         batch_op.add_column(sa.Column('tags', sa.JSON(), server_default='[]', nullable=False))
+        batch_op.add_column(sa.Column('original_body', sa.Text(), nullable=True))
 
     with op.batch_alter_table('posts', schema=None) as batch_op:
         batch_op.add_column(sa.Column('view_count', sa.Integer(), server_default='0', nullable=False))
@@ -123,6 +124,7 @@ def downgrade() -> None:
         batch_op.drop_column('view_count')
 
     with op.batch_alter_table('comments', schema=None) as batch_op:
+        batch_op.drop_column('original_body')
         batch_op.drop_column('tags')
         batch_op.drop_column('flagged')
         batch_op.drop_column('hold_reasons')
