@@ -182,3 +182,13 @@ async def test_comment_verdicts_hide_censor_flag_and_release(
 
     # A verdict naming a comment content never had is ignored, not an error.
     await _verdict(feed, str(uuid.uuid4()), "comment", decision="held", verdict="block")
+
+
+def test_contents_reader_of_the_verdict_names_only_fields_moderation_sends() -> None:
+    from hearth_content.consumers import ScreeningCompletedV1
+    from servicekit.testing.contracts import contract
+
+    producer = contract(SCREENED).model_fields
+    assert set(ScreeningCompletedV1.model_fields) <= set(producer)
+    for name in ("verdict", "tags", "censored_text", "hits"):
+        assert not producer[name].is_required()  # optional additions: old verdicts still parse
