@@ -197,7 +197,9 @@ async def unanswered_posts(
     """Published questions and discussions nobody but their author replied to, newest first."""
     stmt = await _published(uow, community_id, actor)
     stmt = stmt.where(
-        col(Post.first_response_at).is_(None), col(Post.kind).in_(list(UNANSWERED_KINDS))
+        col(Post.first_response_at).is_(None),
+        col(Post.kind).in_(list(UNANSWERED_KINDS)),
+        col(Post.shared_from_id).is_(None),  # a share points at a question; it asks nothing
     )
     if page.after:
         stmt = stmt.where(col(Post.id) < after_id(page))
