@@ -287,8 +287,8 @@ async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
 # --- Roles refused on content's polls, ranking and column routes -----------------------------
 # A stranger to a private community gets 404 (nothing is revealed) or 403 on every poll and
 # list route; a muted member's writes (open a poll, vote) are 403 with the mute's end; a member
-# who neither wrote the poll nor runs the community cannot close it, nor change or delete a
-# column (403).
+# who neither wrote the poll nor runs the community cannot close it, change or delete a column,
+# or list flagged content (403).
 
 
 async def test_poll_ranking_and_column_routes_refuse_outsiders_muted_and_members(
@@ -343,6 +343,7 @@ async def test_poll_ranking_and_column_routes_refuse_outsiders_muted_and_members
         ("GET", f"/communities/{community}/unanswered", None),
         ("PATCH", f"/columns/{column}", {"description": "x"}),
         ("DELETE", f"/columns/{column}", None),
+        ("GET", f"/communities/{community}/flagged", None),
     ]
     writes = {("POST", calls[0][1]), ("PUT", calls[3][1])}
     for method, path, body in calls:

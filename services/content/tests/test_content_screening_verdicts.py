@@ -76,6 +76,10 @@ async def test_post_verdicts_censor_flag_tag_and_hold(
         and "Beijing" not in got["body_html"]
     )
     assert got["flagged"] is True and got["tags"] == ["travel", "城市"]
+    r = await content.client.get(
+        f"/communities/{community}/flagged", headers=identities.headers(owner)
+    )
+    assert [p["id"] for p in r.json()["posts"]] == [post]
     r = await content.client.get(f"/posts/{post}/revisions", headers=identities.headers(author))
     [revision] = r.json()
     assert revision["editor_id"] == str(MODERATION_EDITOR)
@@ -179,6 +183,16 @@ async def test_comment_verdicts_hide_censor_flag_and_release(
         assert row.original_body == "see zanzibar"
     r = await content.client.get(f"/posts/{post}", headers=identities.headers(reader))
     assert r.json()["comment_count"] == 1
+    # The community's staff find what screening flagged; members may not list it.
+    r = await content.client.get(
+        f"/communities/{community}/flagged", headers=identities.headers(owner)
+    )
+    assert r.status_code == 200, r.text
+    assert [c["id"] for c in r.json()["comments"]] == [comment] and r.json()["posts"] == []
+    r = await content.client.get(
+        f"/communities/{community}/flagged", headers=identities.headers(reader)
+    )
+    assert r.status_code == 403
 
     # A verdict naming a comment content never had is ignored, not an error.
     await _verdict(feed, str(uuid.uuid4()), "comment", decision="held", verdict="block")

@@ -14,6 +14,7 @@ from hearth_content.calendar.routes import router as calendar_router
 from hearth_content.consumers import memberships, screening
 from hearth_content.discussion import models as discussion_models
 from hearth_content.discussion.routes import router as discussion_router
+from hearth_content.flags.routes import router as flags_router
 from hearth_content.polls import models as poll_models  # noqa: F401  (tables)
 from hearth_content.polls.loops import poll_closer
 from hearth_content.polls.routes import router as polls_router
@@ -50,6 +51,7 @@ definition = ServiceDefinition(
         search_router,
         polls_router,
         ranking_router,
+        flags_router,
     ],
     consumers=[memberships, screening],
     background=[scheduled_publisher, poll_closer, view_flusher],

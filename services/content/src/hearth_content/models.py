@@ -233,6 +233,8 @@ class Post(PostBase, table=True):
         Index(
             "ix_posts_community_id_first_response_at_id", "community_id", "first_response_at", "id"
         ),
+        # The moderators' flagged list (hearth_content.flags).
+        Index("ix_posts_community_id_flagged_id", "community_id", "flagged", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)

@@ -40,7 +40,11 @@ class Comment(ContentModel, table=True):
     """A comment on a post, or a reply to another comment (`parent_id`)."""
 
     __tablename__ = "comments"
-    __table_args__ = (Index("ix_comments_post_id_id", "post_id", "id"),)
+    __table_args__ = (
+        Index("ix_comments_post_id_id", "post_id", "id"),
+        # The moderators' flagged list (hearth_content.flags).
+        Index("ix_comments_community_id_flagged_id", "community_id", "flagged", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     post_id: uuid.UUID
