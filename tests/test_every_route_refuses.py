@@ -282,3 +282,85 @@ async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
         r = await svc.client.request(method, path, json=body, headers=identities.headers(other))
         assert r.status_code == 403, ("not the author", method, path, r.text)
         assert r.json()["type"].endswith(":not-the-author")
+
+
+# --- Roles refused on content's polls, ranking and column routes -----------------------------
+# A stranger to a private community gets 404 (nothing is revealed) or 403 on every poll and
+# list route; a muted member's writes (open a poll, vote) are 403 with the mute's end; a member
+# who neither wrote the poll nor runs the community cannot close it, change or delete a column,
+# or list flagged content (403).
+
+
+async def test_poll_ranking_and_column_routes_refuse_outsiders_muted_and_members(
+    launch: Any, identities: Any
+) -> None:
+    from datetime import timedelta
+
+    from hearth_content.app import definition
+    from hearth_content.consumers import memberships
+    from servicekit.ids import utcnow
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, muted, stranger = (uuid.uuid4() for _ in range(4))
+    community = uuid.uuid4()
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.community(community, owner, visibility="private")
+    )
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.membership(community, owner, role="owner")
+    )
+    assert await memberships.handle(runtime.db, runtime.tables, snaps.membership(community, member))
+    until = utcnow() + timedelta(hours=1)
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.membership(community, muted, muted_until=until)
+    )
+    as_owner = identities.headers(owner)
+    r = await svc.client.post(
+        f"/communities/{community}/polls",
+        json={"question": "q", "options": ["a", "b"]},
+        headers=as_owner,
+    )
+    assert r.status_code == 201, r.text
+    poll, option = r.json()["id"], r.json()["options"][0]["id"]
+    r = await svc.client.post(
+        f"/communities/{community}/columns",
+        json={"name": "weekly", "cadence": "weekly", "weekday": 0, "hour": 9},
+        headers=as_owner,
+    )
+    assert r.status_code == 201, r.text
+    column = r.json()["id"]
+
+    calls = [
+        ("POST", f"/communities/{community}/polls", {"question": "q", "options": ["a", "b"]}),
+        ("GET", f"/communities/{community}/polls", None),
+        ("GET", f"/polls/{poll}", None),
+        ("PUT", f"/polls/{poll}/vote", {"option_ids": [option]}),
+        ("POST", f"/polls/{poll}/close", None),
+        ("GET", f"/communities/{community}/hot", None),
+        ("GET", f"/communities/{community}/unanswered", None),
+        ("PATCH", f"/columns/{column}", {"description": "x"}),
+        ("DELETE", f"/columns/{column}", None),
+        ("GET", f"/communities/{community}/flagged", None),
+    ]
+    writes = {("POST", calls[0][1]), ("PUT", calls[3][1])}
+    for method, path, body in calls:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(stranger))
+        assert r.status_code in (403, 404), ("stranger", method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        if (method, path) in writes:
+            r = await svc.client.request(method, path, json=body, headers=identities.headers(muted))
+            assert r.status_code == 403, ("muted", method, path, r.text)
+            assert r.json()["muted_until"], r.text
+    for method, path, body in calls[4:5] + calls[7:]:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(member))
+        assert r.status_code == 403, ("member", method, path, r.text)
+    # The control: the member may vote, the owner may close.
+    r = await svc.client.put(
+        f"/polls/{poll}/vote", json={"option_ids": [option]}, headers=identities.headers(member)
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.client.post(f"/polls/{poll}/close", headers=as_owner)
+    assert r.status_code == 200 and r.json()["is_closed"], r.text

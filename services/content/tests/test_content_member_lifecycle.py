@@ -93,9 +93,10 @@ async def test_mute_exits_and_roles_from_members_gate_posting(
     url = base + "/posts"
     r = await content.client.post(url, json=POST, headers=identities.headers(muted))
     assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:muted"
-    for who in (leaver, removed, banned):
+    # The write gate (hearth_content.guards) says why: left, removed or banned.
+    for who, why in ((leaver, "not-a-member"), (removed, "removed"), (banned, "banned")):
         r = await content.client.post(url, json=POST, headers=identities.headers(who))
-        assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:not-a-member"
+        assert r.status_code == 403 and r.json()["type"] == f"urn:hearth:problem:{why}"
     r = await content.client.post(url, json=POST, headers=identities.headers(promoted))
     assert r.status_code == 201, r.text
 
@@ -204,7 +205,7 @@ async def test_a_redelivered_older_snapshot_never_undoes_a_newer_one(
     assert await feed.deliver(memberships, join)
     assert (await _membership(content, community_id, gone)).status == "removed"
     r = await content.client.post(url, json=POST, headers=identities.headers(gone))
-    assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:not-a-member"
+    assert r.status_code == 403 and r.json()["type"] == "urn:hearth:problem:removed"
 
 
 async def test_community_snapshots_out_of_order(

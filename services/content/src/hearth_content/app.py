@@ -14,6 +14,13 @@ from hearth_content.calendar.routes import router as calendar_router
 from hearth_content.consumers import memberships, screening
 from hearth_content.discussion import models as discussion_models
 from hearth_content.discussion.routes import router as discussion_router
+from hearth_content.flags.routes import router as flags_router
+from hearth_content.polls import models as poll_models  # noqa: F401  (tables)
+from hearth_content.polls.loops import poll_closer
+from hearth_content.polls.routes import router as polls_router
+from hearth_content.ranking import models as ranking_models  # noqa: F401  (its table)
+from hearth_content.ranking.routes import router as ranking_router
+from hearth_content.ranking.service import view_flusher
 from hearth_content.review import models as review_models  # noqa: F401  (tables)
 from hearth_content.review.routes import router as review_router
 from hearth_content.routes import router
@@ -42,9 +49,12 @@ definition = ServiceDefinition(
         calendar_router,
         discussion_router,
         search_router,
+        polls_router,
+        ranking_router,
+        flags_router,
     ],
     consumers=[memberships, screening],
-    background=[scheduled_publisher],
+    background=[scheduled_publisher, poll_closer, view_flusher],
     default_port=8002,
 )
 

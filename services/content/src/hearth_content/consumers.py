@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_content import service
+from hearth_content.discussion import service as discussion
+from hearth_content.screening import Verdict
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope
@@ -63,6 +66,12 @@ class ScreeningCompletedV1(_Tolerant):
     target_id: uuid.UUID
     decision: str
     reasons: list[str] = []
+    # Optional additions of v1 (moderation's rule sets): the most severe action hit, the tags
+    # to apply, the screened text with censor hits replaced, and every hit's action.
+    verdict: str = "allow"
+    tags: list[str] = []
+    censored_text: str | None = None
+    hits: list[dict[str, Any]] = []
 
 
 @memberships.handles("hearth.members.membership.snapshot.v1", payload=MembershipSnapshotV1)
@@ -87,13 +96,35 @@ async def on_community_snapshot(
 async def on_screening_completed(
     session: AsyncSession, envelope: Envelope, data: ScreeningCompletedV1
 ) -> None:
-    """Publish or hold the screened post."""
-    if data.target_type != "post":
-        return  # moderation screens other things too; only posts are content's
-    await service.apply_screening(
-        uow=handler_uow(session),
-        post_id=data.target_id,
-        screening_id=data.screening_id,
-        decision=data.decision,
-        reasons=data.reasons,
+    """Act on a verdict on a post or comment: hold it, or let it out censored/flagged/tagged."""
+    verdict = screening_verdict(data)
+    if data.target_type == "post":
+        await service.apply_screening(
+            uow=handler_uow(session),
+            post_id=data.target_id,
+            screening_id=data.screening_id,
+            decision=data.decision,
+            reasons=data.reasons,
+            verdict=verdict,
+        )
+    elif data.target_type == "comment":
+        await discussion.apply_comment_screening(
+            uow=handler_uow(session),
+            comment_id=data.target_id,
+            screening_id=data.screening_id,
+            decision=data.decision,
+            reasons=data.reasons,
+            verdict=verdict,
+        )
+    # Other targets (profiles, …) are not content's.
+
+
+def screening_verdict(data: ScreeningCompletedV1) -> Verdict:
+    """What content does with a verdict, whatever its version sent."""
+    actions = {str(h.get("action")) for h in data.hits} | {data.verdict}
+    return Verdict(
+        hold=data.decision == "held" or bool(actions & {"block", "require_approval"}),
+        censored_text=data.censored_text,
+        flag="flag" in actions,
+        tags=list(data.tags),
     )

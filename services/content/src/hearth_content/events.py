@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
+from pydantic import BaseModel, ConfigDict
+
 from servicekit.events import Event, event_type
 
 
@@ -76,6 +78,10 @@ class CommentCreated(Event):
     parent_id: uuid.UUID | None = None
     body: str = ""
     created_at: datetime
+    column_id: uuid.UUID | None = None
+    # Set on the post's first reply by someone other than its author: seconds since it was
+    # published (metrics' time to first response).
+    first_response_seconds: int | None = None
 
 
 @event_type("content.suggestion.accepted.v1")
@@ -229,3 +235,73 @@ class MentionCreated(Event):
     author_id: uuid.UUID
     mentioned_id: uuid.UUID
     created_at: datetime
+
+
+@event_type("content.poll.created.v1")
+class PollCreated(Event):
+    """A member opened a poll in a community."""
+
+    poll_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    post_id: uuid.UUID | None = None
+    multiple: bool
+    anonymous: bool
+    option_count: int
+    closes_at: datetime | None = None
+    created_at: datetime
+
+
+@event_type("content.poll.voted.v1")
+class PollVoted(Event):
+    """A member voted in a poll (`changed`: they replaced their earlier vote).
+
+    In an anonymous poll `voter_id` is null: metrics counts participation from `ballot_id`
+    (one random id per ballot, linked to nothing outside the poll) and `changed`.
+    """
+
+    poll_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    anonymous: bool
+    voter_id: uuid.UUID | None = None
+    ballot_id: uuid.UUID
+    changed: bool = False
+    option_ids: list[uuid.UUID]
+    voted_at: datetime
+
+
+@event_type("content.poll.closed.v1")
+class PollClosed(Event):
+    """A poll closed (its author or staff closed it, or its close time came)."""
+
+    poll_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    closed_by: uuid.UUID | None = None
+    voters: int
+    closed_at: datetime
+
+
+class ViewsOfPost(BaseModel):
+    """New views of one post in a flush (one per member per UTC day)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    views: int
+
+
+@event_type("content.views.counted.v1")
+class ViewsCounted(Event):
+    """A batch of views was counted (each member counts once per post per UTC day)."""
+
+    posts: list[ViewsOfPost]
+    views: int
+    counted_at: datetime

@@ -228,6 +228,13 @@ class Post(PostBase, table=True):
         Index("ix_posts_community_id_id", "community_id", "id"),
         # The scheduled publisher's scan: due slots of posts that passed review.
         Index("ix_posts_status_publish_at", "status", "publish_at"),
+        # Hot ranking and the unanswered list, both keyset-paged per community.
+        Index("ix_posts_community_id_hot_score_id", "community_id", "hot_score", "id"),
+        Index(
+            "ix_posts_community_id_first_response_at_id", "community_id", "first_response_at", "id"
+        ),
+        # The moderators' flagged list (hearth_content.flags).
+        Index("ix_posts_community_id_flagged_id", "community_id", "flagged", "id"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
@@ -261,6 +268,20 @@ class Post(PostBase, table=True):
     # A share is its own post pointing at the original; the original counts its shares.
     shared_from_id: uuid.UUID | None = Field(default=None, index=True)
     share_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    # Interaction (hearth_content.ranking): counters and the stored hot score (docs/content.md).
+    view_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    comment_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    reaction_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    hot_score: float | None = None
+    # The first reply by someone other than the author (None: unanswered).
+    first_response_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    first_response_by: uuid.UUID | None = None
+    first_response_seconds: int | None = None
+    # Moderation's screening: `flag` marks it for moderators, `tag` adds tags (normalized).
+    flagged: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    tags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
 
 class PostUpdate(ContentModel):
@@ -351,3 +372,11 @@ class PostPublic(PostBase):
     shared_from_id: uuid.UUID | None
     share_count: int
     review_stage: int | None = None
+    view_count: int = 0
+    comment_count: int = 0
+    reaction_count: int = 0
+    hot_score: float | None = None
+    first_response_at: datetime | None = None
+    first_response_seconds: int | None = None
+    flagged: bool = False
+    tags: list[str] = []

@@ -17,7 +17,8 @@ from hearth_content.models import (
     PostUpdate,
     ShareRequest,
 )
-from servicekit.deps import UnitOfWorkDep
+from hearth_content.ranking import service as ranking
+from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal
 from servicekit.pagination import Page, PageDep, make_page
 
@@ -53,9 +54,12 @@ async def list_posts(
 
 
 @router.get("/posts/{post_id}")
-async def get_post(post_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal) -> PostPublic:
-    """One post the caller may read."""
+async def get_post(
+    post_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, runtime: RuntimeDep
+) -> PostPublic:
+    """One post the caller may read (a view: counted once per member per day)."""
     post = await service.get_post(uow=uow, post_id=post_id, actor=actor)
+    ranking.saw(runtime, post, actor)
     return PostPublic.model_validate(post, from_attributes=True)
 
 

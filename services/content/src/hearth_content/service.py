@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import aliased
 from sqlmodel import col, or_, select
 
+from hearth_content import guards
 from hearth_content.calendar import service as calendar
 from hearth_content.events import (
     PostDeleted,
@@ -40,8 +41,10 @@ from hearth_content.models import (
     PostStatus,
     PostUpdate,
 )
+from hearth_content.ranking.score import rescore
 from hearth_content.rendering import render_markdown
 from hearth_content.review import service as review
+from hearth_content.screening import MODERATION_EDITOR, Verdict, split_censored
 from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
@@ -61,13 +64,8 @@ async def submit_post(
     *, uow: UnitOfWork, community_id: uuid.UUID, data: PostCreate, actor: Principal
 ) -> Post:
     """Submit a post for review as an active, unmuted member of the community."""
-    community, membership = await _community_access(uow, community_id, actor)
-    if membership is None:
-        raise Problem(403, "not-a-member", "Forbidden", "only members of this community may post")
-    if community.archived:
-        raise Problem(409, "community-archived", "Conflict", "the community is archived")
-    if membership.muted_until is not None and _aware(membership.muted_until) > utcnow():
-        raise Problem(403, "muted", "Forbidden", "you are muted in this community")
+    await _community_access(uow, community_id, actor)  # 404 for a private community
+    membership = await guards.writer(uow, community_id, actor)
     runs_it = actor.is_staff or membership.role in COMMUNITY_ADMIN_ROLES
     if data.kind == PostKind.announcement and not runs_it:
         raise forbidden("only staff and the community's admins may post announcements")
@@ -185,6 +183,7 @@ async def apply_screening(
     screening_id: uuid.UUID,
     decision: str,
     reasons: list[str],
+    verdict: Verdict | None = None,
 ) -> Post | None:
     """Apply moderation's verdict to a post still pending review; a decided post is left alone."""
     post = await uow.session.get(Post, post_id, with_for_update=True)
@@ -195,6 +194,11 @@ async def apply_screening(
     if post.status != PostStatus.pending_review:
         return None
     now = utcnow()
+    verdict = verdict or Verdict(hold=decision == "held")
+    if verdict.hold:
+        decision = "held"
+        reasons = list(reasons) or ["screening"]
+    await _apply_marks(uow, post, verdict, screening_id, now)
     event: PostPublished | PostScheduled | PostHeld | None
     if decision == "approved" and review.needs_review(post):
         # Screening first, then the community's human stages (hearth_content.review).
@@ -231,6 +235,40 @@ async def apply_screening(
             event = event.model_copy(update={"column_id": column})
         await uow.record(event, subject=str(post.id))
     return post
+
+
+async def _apply_marks(
+    uow: UnitOfWork, post: Post, verdict: Verdict, screening_id: uuid.UUID, now: datetime
+) -> None:
+    """Censor, flag and tag a screened post as the verdict says (hearth_content.screening)."""
+    if verdict.censored_text is not None:
+        title, body = split_censored(verdict.censored_text, post.title)
+        title = title.strip() or post.title
+        changes: dict[str, dict[str, str | None]] = {}
+        for field, new in (("title", title), ("body", body)):
+            if new != getattr(post, field):
+                changes[field] = {"from": getattr(post, field), "to": new}
+                setattr(post, field, new)
+        if changes:
+            # The text as written stays in the revision: moderation's evidence.
+            uow.session.add(
+                PostRevision(
+                    post_id=post.id,
+                    number=post.revision,
+                    editor_id=MODERATION_EDITOR,
+                    edited_at=now,
+                    changes=changes,
+                    note=f"censored by screening {screening_id}",
+                )
+            )
+            post.revision += 1
+            post.body_html = render_markdown(post.body)
+            await search.index_post(uow, post)
+    if verdict.flag:
+        post.flagged = True
+    if verdict.tags:
+        slugs = await calendar.upsert_tags(uow, post.community_id, verdict.tags)
+        post.tags = sorted(set(post.tags) | set(slugs))
 
 
 async def release(
@@ -294,6 +332,7 @@ def _publish(post: Post, now: datetime, screening_id: uuid.UUID | None) -> PostP
     """Mark a post published now; the event announcing it."""
     post.status = PostStatus.published
     post.published_at = now
+    rescore(post)
     return PostPublished(
         post_id=post.id,
         community_id=post.community_id,
@@ -393,6 +432,7 @@ async def delete_post(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) 
         original = await uow.session.get(Post, post.shared_from_id, with_for_update=True)
         if original is not None and original.share_count > 0:
             original.share_count -= 1
+            rescore(original)
             uow.session.add(original)
     await uow.record(
         PostDeleted(
@@ -484,13 +524,8 @@ async def share_post(
     await _readable_original(uow, original.id)
     if to_community_id == original.community_id:
         raise conflict("same-community", "the post is already in that community")
-    community, membership = await _community_access(uow, to_community_id, actor)
-    if membership is None:
-        raise Problem(403, "not-a-member", "Forbidden", "share only where you are a member")
-    if community.archived:
-        raise Problem(409, "community-archived", "Conflict", "the community is archived")
-    if membership.muted_until is not None and _aware(membership.muted_until) > utcnow():
-        raise Problem(403, "muted", "Forbidden", "you are muted in this community")
+    await _community_access(uow, to_community_id, actor)  # 404 for a private community
+    await guards.writer(uow, to_community_id, actor)
     now = utcnow()
     share = Post(
         community_id=to_community_id,
@@ -507,10 +542,12 @@ async def share_post(
         published_at=now,
         shared_from_id=original.id,
     )
+    rescore(share)
     uow.session.add(share)
     locked = await uow.session.get(Post, original.id, with_for_update=True)
     assert locked is not None
     locked.share_count += 1
+    rescore(locked)
     uow.session.add(locked)
     await uow.record(
         PostShared(
@@ -614,6 +651,4 @@ def _live_originals() -> Any:
     )
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time was written as UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+_aware = guards.aware

@@ -24,3 +24,6 @@ class ContentSettings(ServiceSettings):
     s3_access_key_id: str | None = None  # None: boto3's chain (IRSA, instance role, env)
     s3_secret_access_key: str | None = None
     s3_prefix: str = "attachments/"
+    # How often buffered post views are written (hearth_content.ranking): at most this much of
+    # views is lost if a replica dies hard (a clean stop writes them).
+    views_flush_seconds: float = Field(default=10.0, gt=0, le=300)

@@ -17,6 +17,7 @@ from hearth_content.calendar.schemas import (
     CalendarView,
     ColumnIn,
     ColumnOut,
+    ColumnUpdate,
     TagOut,
     _zone,
 )
@@ -55,6 +56,21 @@ async def create_column(
     """Create a column (固定栏目) with a cadence (owner, admins, platform staff)."""
     column = await service.create_column(uow=uow, community_id=community_id, data=body, actor=actor)
     return _column(column)
+
+
+@router.patch("/columns/{column_id}")
+async def update_column(
+    column_id: uuid.UUID, body: ColumnUpdate, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> ColumnOut:
+    """Change a column (its owners, the community's staff, platform staff)."""
+    column = await service.update_column(uow=uow, column_id=column_id, data=body, actor=actor)
+    return _column(column)
+
+
+@router.delete("/columns/{column_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_column(column_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal) -> None:
+    """Delete a column with no planned post booked (409 names them otherwise)."""
+    await service.delete_column(uow=uow, column_id=column_id, actor=actor)
 
 
 @router.get("/communities/{community_id}/columns")

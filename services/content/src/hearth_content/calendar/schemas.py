@@ -63,6 +63,25 @@ class ColumnIn(CleanInput):
         return self
 
 
+class ColumnUpdate(CleanInput):
+    """Body of PATCH /columns/{id}: the fields to change (omitted ones stay).
+
+    The merged column is checked like a new one (a weekly column needs its weekday, …).
+    """
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=2000)
+    owners: list[uuid.UUID] | None = Field(default=None, max_length=20)
+    tags: list[str] | None = Field(default=None, max_length=20)
+    cadence: CadenceKind | None = None
+    weekday: int | None = Field(default=None, ge=0, le=6)
+    day_of_month: int | None = Field(default=None, ge=1, le=31)
+    hour: int | None = Field(default=None, ge=0, le=23)
+    minute: int | None = Field(default=None, ge=0, le=59)
+    time_zone: str | None = Field(default=None, max_length=64)
+    slot_minutes: int | None = Field(default=None, ge=5, le=1440)
+
+
 class ColumnOut(BaseModel):
     """A column as clients see it."""
 

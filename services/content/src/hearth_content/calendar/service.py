@@ -12,13 +12,20 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from icalendar import Calendar, Event
+from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 
 from hearth_content import service as posts
 from hearth_content.calendar.cadence import is_occurrence, normalize_tag, occurrences, slot_id
 from hearth_content.calendar.models import Booking, ContentColumn, Tag
-from hearth_content.calendar.schemas import BookedPost, CalendarView, ColumnIn, SlotOut
+from hearth_content.calendar.schemas import (
+    BookedPost,
+    CalendarView,
+    ColumnIn,
+    ColumnUpdate,
+    SlotOut,
+)
 from hearth_content.events import PostScheduled
 from hearth_content.models import (
     COMMUNITY_STAFF_ROLES,
@@ -66,6 +73,93 @@ async def create_column(
         raise Problem(409, "column-exists", "Conflict", "a column with this name exists") from None
     await uow.commit()
     return column
+
+
+async def update_column(
+    *, uow: UnitOfWork, column_id: uuid.UUID, data: ColumnUpdate, actor: Principal
+) -> ContentColumn:
+    """Change a column (its owners, the community's staff, platform staff).
+
+    Bookings stay where they are: one whose time leaves the new cadence shows off-plan.
+    """
+    column = await _column_for_change(uow, column_id, actor)
+    fields = ["name", "description", "owners", "tags", "cadence", "weekday", "day_of_month"]
+    fields += ["hour", "minute", "time_zone", "slot_minutes"]
+    current = {name: getattr(column, name) for name in fields}
+    changes = data.model_dump(exclude_unset=True)
+    if any(changes.get(k, 0) is None for k in ("name", "cadence", "hour", "minute")):
+        raise Problem(422, "required", "Unprocessable", "name, cadence, hour and minute stay set")
+    try:
+        merged = ColumnIn.model_validate({**current, **changes})
+    except ValidationError as exc:
+        raise Problem(422, "invalid-column", "Unprocessable", _first_error(exc)) from None
+    column.name = merged.name
+    column.description = merged.description
+    column.owners = [str(o) for o in dict.fromkeys(merged.owners)]
+    if "tags" in changes:
+        column.tags = await _upsert_tags(uow, column.community_id, merged.tags)
+    column.cadence = merged.cadence
+    column.weekday = merged.weekday
+    column.day_of_month = merged.day_of_month
+    column.hour, column.minute = merged.hour, merged.minute
+    column.time_zone = merged.time_zone
+    column.slot_minutes = merged.slot_minutes
+    uow.session.add(column)
+    try:
+        await uow.session.flush()
+    except IntegrityError:
+        raise Problem(409, "column-exists", "Conflict", "a column with this name exists") from None
+    await uow.commit()
+    return column
+
+
+async def delete_column(*, uow: UnitOfWork, column_id: uuid.UUID, actor: Principal) -> None:
+    """Delete a column with no planned posts left (its owners, community staff, platform staff).
+
+    A post booked into it and not yet out (in review or scheduled) makes this a 409 naming the
+    posts: move or unbook them first, so no plan is dropped silently. Bookings of posts already
+    out are history and go with the column; the posts themselves stay.
+    """
+    column = await _column_for_change(uow, column_id, actor)
+    bookings = (
+        await uow.session.exec(
+            select(Booking, Post)
+            .join(Post, col(Post.id) == col(Booking.post_id))
+            .where(col(Booking.column_id) == column.id)
+            .with_for_update()
+        )
+    ).all()
+    planned = sorted(
+        str(p.id) for _, p in bookings if p.status in BOOKABLE and p.deleted_at is None
+    )
+    if planned:
+        raise Problem(
+            409,
+            "column-has-bookings",
+            "Conflict",
+            f"{len(planned)} planned post(s) are booked into this column: move or unbook them",
+            post_ids=planned,
+        )
+    for booking, _ in bookings:
+        await uow.session.delete(booking)
+    await uow.session.delete(column)
+    await uow.commit()
+
+
+async def _column_for_change(
+    uow: UnitOfWork, column_id: uuid.UUID, actor: Principal
+) -> ContentColumn:
+    column = await uow.session.get(ContentColumn, column_id, with_for_update=True)
+    if column is None:
+        raise not_found("column", column_id)
+    await _require_planner(uow, column.community_id, actor, column)
+    return column
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg', 'invalid')}" if where else str(error.get("msg"))
 
 
 async def list_columns(
@@ -340,6 +434,12 @@ async def _announce(uow: UnitOfWork, post: Post, column_id: uuid.UUID) -> None:
         ),
         subject=str(post.id),
     )
+
+
+async def upsert_tags(uow: UnitOfWork, community_id: uuid.UUID, labels: list[str]) -> list[str]:
+    """The labels' normalized slugs, each added to the community's tags if new (caller commits)."""
+    clean = [label.strip()[:64] for label in labels if normalize_tag(label[:64])]
+    return await _upsert_tags(uow, community_id, clean)
 
 
 async def _upsert_tags(uow: UnitOfWork, community_id: uuid.UUID, labels: list[str]) -> list[str]:

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import field_validator
-from sqlalchemy import Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, String, Text, UniqueConstraint
 from sqlmodel import Field
 
 from hearth_content.models import ContentModel
@@ -29,11 +29,22 @@ class ReactionKind(StrEnum):
     celebrate = "celebrate"
 
 
+class CommentStatus(StrEnum):
+    """Where a comment stands after moderation's screening."""
+
+    visible = "visible"  # shown at once; stays shown unless the verdict holds it
+    held = "held"  # the verdict was block/require_approval: its author and staff see it
+
+
 class Comment(ContentModel, table=True):
     """A comment on a post, or a reply to another comment (`parent_id`)."""
 
     __tablename__ = "comments"
-    __table_args__ = (Index("ix_comments_post_id_id", "post_id", "id"),)
+    __table_args__ = (
+        Index("ix_comments_post_id_id", "post_id", "id"),
+        # The moderators' flagged list (hearth_content.flags).
+        Index("ix_comments_community_id_flagged_id", "community_id", "flagged", "id"),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
     post_id: uuid.UUID
@@ -47,6 +58,22 @@ class Comment(ContentModel, table=True):
     edited_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     # Soft delete: the row stays so replies keep their place in the thread.
     deleted_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Moderation's verdict (docs/content.md, "Screening verdicts"): visible until it says hold.
+    status: CommentStatus = Field(
+        default=CommentStatus.visible,
+        sa_type=String(16),
+        sa_column_kwargs={"server_default": "visible"},
+    )
+    screening_id: uuid.UUID | None = None
+    hold_reasons: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    flagged: bool = Field(default=False, sa_column_kwargs={"server_default": "0"})
+    tags: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    # The body as written, kept as moderation's evidence when screening censored it.
+    original_body: str | None = Field(default=None, sa_type=Text)
 
 
 class Reaction(ContentModel, table=True):
@@ -104,6 +131,9 @@ class CommentPublic(ContentModel):
     created_at: datetime
     edited_at: datetime | None
     deleted_at: datetime | None
+    status: CommentStatus = CommentStatus.visible
+    flagged: bool = False
+    tags: list[str] = []
 
 
 class ReactionCreate(ContentModel):

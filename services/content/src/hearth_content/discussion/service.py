@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from collections import defaultdict
@@ -11,25 +12,30 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
+from hearth_content import guards
 from hearth_content import service as posts
+from hearth_content.calendar import service as calendar
 from hearth_content.discussion.models import (
     MAX_DEPTH,
     Comment,
     CommentCreate,
     CommentEdit,
+    CommentStatus,
     Reaction,
     ReactionKind,
 )
 from hearth_content.events import CommentCreated, CommentDeleted, CommentEdited, MentionCreated
 from hearth_content.models import (
     COMMUNITY_STAFF_ROLES,
-    Community,
     Membership,
     MembershipStatus,
     Post,
     PostStatus,
 )
+from hearth_content.ranking.score import rescore
+from hearth_content.screening import Verdict, censored_comment_body
 from hearth_content.search import service as search
+from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow, uuid7
@@ -40,37 +46,13 @@ MENTION = re.compile(
     r"@([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})"
 )
 MAX_MENTIONS = 20
+log = logging.getLogger(__name__)
 THREAD_MAX = 1000
 
 
 async def _participant(uow: UnitOfWork, post: Post, actor: Principal) -> Membership:
     """The actor's membership if they may write on the post; 403/409 problems say why not."""
-    membership = await uow.session.get(Membership, (post.community_id, actor.subject))
-    if membership is None or membership.status in (None, MembershipStatus.left):
-        raise Problem(
-            403, "not-a-member", "Forbidden", "only members of this community may do this"
-        )
-    if membership.status == MembershipStatus.removed:
-        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
-    if membership.status == MembershipStatus.banned:
-        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
-    if membership.status != MembershipStatus.active:
-        raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
-    if membership.muted_until is not None:
-        until = posts._aware(membership.muted_until)
-        if until > utcnow():
-            raise Problem(
-                403,
-                "muted",
-                "Forbidden",
-                f"you are muted in this community until {until.isoformat()}",
-                muted_until=until.isoformat(),
-            )
-    community = await uow.session.get(Community, post.community_id)
-    if community is not None and community.archived:
-        raise Problem(
-            409, "community-archived", "Conflict", "the community is archived (read-only)"
-        )
+    membership = await guards.writer(uow, post.community_id, actor)
     if post.status != PostStatus.published:
         raise Problem(409, "post-not-published", "Conflict", "only published posts take comments")
     return membership
@@ -92,6 +74,9 @@ async def create_comment(
                 422, "thread-too-deep", "Unprocessable", f"replies nest at most {MAX_DEPTH} deep"
             )
         depth = parent.depth + 1
+    locked = await uow.session.get(Post, post.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    post = locked
     comment = Comment(
         post_id=post.id,
         community_id=post.community_id,
@@ -101,6 +86,8 @@ async def create_comment(
         body=data.body,
     )
     uow.session.add(comment)
+    first = _count_reply(post, comment)
+    uow.session.add(post)
     await _index(uow, comment, post)
     await uow.record(
         CommentCreated(
@@ -111,12 +98,35 @@ async def create_comment(
             parent_id=comment.parent_id,
             body=comment.body,
             created_at=comment.created_at,
+            column_id=await calendar.column_of(uow, post.id),
+            first_response_seconds=first,
         ),
         subject=str(comment.id),
     )
     await _record_mentions(uow, comment)
     await uow.commit()
     return comment
+
+
+def _count_reply(post: Post, comment: Comment) -> int | None:
+    """Count a new comment on its (locked) post; the seconds to first response if it is that.
+
+    The first response is the first comment by anyone but the post's author; it is recorded
+    once, when the comment is written (a later hold or delete of it does not undo it).
+    """
+    post.comment_count += 1
+    first: int | None = None
+    if (
+        comment.author_id != post.author_id
+        and post.first_response_at is None
+        and post.published_at is not None
+    ):
+        post.first_response_at = comment.created_at
+        post.first_response_by = comment.author_id
+        since = comment.created_at - posts._aware(post.published_at)
+        first = post.first_response_seconds = max(0, int(since.total_seconds()))
+    rescore(post)
+    return first
 
 
 async def _index(uow: UnitOfWork, comment: Comment, post: Post) -> None:
@@ -159,9 +169,66 @@ async def _record_mentions(uow: UnitOfWork, comment: Comment) -> None:
         )
 
 
+async def apply_comment_screening(
+    *,
+    uow: UnitOfWork,
+    comment_id: uuid.UUID,
+    screening_id: uuid.UUID,
+    decision: str,
+    reasons: list[str],
+    verdict: Verdict,
+) -> Comment | None:
+    """Act on moderation's verdict on a comment (shown at once, hidden if the verdict holds it).
+
+    Each version of a comment (creation, every edit) is screened; the verdict that arrives
+    last decides, so a clean edit of a held comment shows it again.
+    """
+    comment = await uow.session.get(Comment, comment_id, with_for_update=True)
+    if comment is None:
+        log.warning("screening %s names unknown comment %s; ignored", screening_id, comment_id)
+        return None
+    if comment.deleted_at is not None:
+        return None
+    comment.screening_id = screening_id
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if verdict.censored_text is not None:
+        body = censored_comment_body(verdict.censored_text, comment.body)
+        if body != comment.body:
+            comment.original_body = comment.original_body or comment.body
+            comment.body = body
+    if verdict.flag:
+        comment.flagged = True
+    if verdict.tags:
+        slugs = await calendar.upsert_tags(uow, comment.community_id, verdict.tags)
+        comment.tags = sorted(set(comment.tags) | set(slugs))
+    hold = verdict.hold or decision == "held"
+    if hold and comment.status != CommentStatus.held:
+        comment.status = CommentStatus.held
+        comment.hold_reasons = list(reasons) or ["screening"]
+        await search.unindex(uow, comment.id)
+        if post is not None:
+            post.comment_count = max(0, post.comment_count - 1)
+    elif not hold and decision == "approved" and comment.status == CommentStatus.held:
+        comment.status = CommentStatus.visible
+        comment.hold_reasons = []
+        if post is not None:
+            post.comment_count += 1
+    if comment.status == CommentStatus.visible and post is not None:
+        await _index(uow, comment, post)  # the censored text, if censored
+    if post is not None:
+        rescore(post)
+        uow.session.add(post)
+    uow.session.add(comment)
+    return comment
+
+
 async def list_comments(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) -> list[Comment]:
-    """A post's comments in thread order: each comment followed by its replies, oldest first."""
+    """A post's comments in thread order: each comment followed by its replies, oldest first.
+
+    A held comment keeps its place; only its author and staff see its body.
+    """
     post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
+    staff = actor.is_staff or await _moderates(uow, post.community_id, actor)
     stmt = (
         select(Comment)
         .where(col(Comment.post_id) == post.id)
@@ -178,7 +245,21 @@ async def list_comments(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal
         node = stack.pop()
         ordered.append(node)
         stack.extend(reversed(children[node.id]))
+    for row in ordered:
+        if row.status == CommentStatus.held and not staff and row.author_id != actor.subject:
+            uow.session.expunge(row)  # a read-only copy: the masked body is never written
+            row.body = ""
+            row.tags = []
     return ordered
+
+
+async def _moderates(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> bool:
+    membership = await uow.session.get(Membership, (community_id, actor.subject))
+    return (
+        membership is not None
+        and membership.status == MembershipStatus.active
+        and membership.role in COMMUNITY_STAFF_ROLES
+    )
 
 
 async def _own_comment(uow: UnitOfWork, comment_id: uuid.UUID, actor: Principal) -> Comment:
@@ -202,7 +283,8 @@ async def edit_comment(
     comment.body = data.body
     comment.edited_at = utcnow()
     uow.session.add(comment)
-    await _index(uow, comment, post)
+    if comment.status == CommentStatus.visible:
+        await _index(uow, comment, post)  # a held comment waits for its new verdict
     await uow.record(
         CommentEdited(
             comment_id=comment.id,
@@ -235,6 +317,11 @@ async def delete_comment(*, uow: UnitOfWork, comment_id: uuid.UUID, actor: Princ
     comment.deleted_at = now
     comment.body = ""
     uow.session.add(comment)
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if post is not None and post.comment_count > 0:
+        post.comment_count -= 1
+        rescore(post)
+        uow.session.add(post)
     await search.unindex(uow, comment.id)
     await uow.record(
         CommentDeleted(
@@ -269,7 +356,8 @@ async def react(
         .values(**values)
         .on_conflict_do_nothing(index_elements=["post_id", "member_id", "kind"])
     )
-    await uow.session.execute(stmt)
+    if affected_rows(await uow.session.execute(stmt)):
+        await _count_reactions(uow, post.id, +1)
     await uow.commit()
 
 
@@ -279,14 +367,26 @@ async def unreact(
     """Remove the actor's reaction of this kind (absent is fine: idempotent)."""
     post = await posts.get_post(uow=uow, post_id=post_id, actor=actor)
     await _participant(uow, post, actor)
-    await uow.session.execute(
+    removed = await uow.session.execute(
         delete(Reaction).where(
             col(Reaction.post_id) == post.id,
             col(Reaction.member_id) == actor.subject,
             col(Reaction.kind) == str(kind),
         )
     )
+    if affected_rows(removed):
+        await _count_reactions(uow, post.id, -1)
     await uow.commit()
+
+
+async def _count_reactions(uow: UnitOfWork, post_id: uuid.UUID, delta: int) -> None:
+    """Move a post's reaction counter (under its row lock) and its hot score with it."""
+    post = await uow.session.get(Post, post_id, with_for_update=True, populate_existing=True)
+    if post is None:
+        return
+    post.reaction_count = max(0, post.reaction_count + delta)
+    rescore(post)
+    uow.session.add(post)
 
 
 async def reaction_counts(

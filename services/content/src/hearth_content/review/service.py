@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import col, select
 
+from hearth_content import guards
 from hearth_content import service as posts
 from hearth_content.calendar import service as calendar
 from hearth_content.calendar.models import Booking
@@ -161,9 +162,7 @@ async def resubmit(
         raise not_found("post", post_id)
     if post.status != PostStatus.rejected:
         raise Problem(409, "not-rejected", "Conflict", "only a rejected post can be resubmitted")
-    membership = await posts._active_membership(uow, post.community_id, actor.subject)
-    if membership is None:
-        raise forbidden("only members of this community may resubmit")
+    membership = await guards.writer(uow, post.community_id, actor)
     if title is not None:
         post.title = title
     if body is not None:

@@ -1,0 +1,1 @@
+"""Polls (投票): single or multiple choice, anonymous or named, one ballot per member."""

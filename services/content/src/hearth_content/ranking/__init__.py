@@ -1,0 +1,1 @@
+"""Interaction: views counted once per member per day, hot ranking, unanswered posts."""
