@@ -5,7 +5,7 @@ posts that already exist, with the formula of hearth_content.ranking.score (copi
 migration must not change when the code does).
 
 Revision ID: 8e4b1c2d9f70
-Revises: 3f1c9a7d2b40
+Revises: a4c2e8f1d903
 Create Date: 2026-12-04 19:29:59.972270
 
 """
