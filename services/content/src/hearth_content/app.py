@@ -21,6 +21,10 @@ from hearth_content.scheduler import scheduled_publisher
 from hearth_content.search import models as search_models
 from hearth_content.search.routes import router as search_router
 from hearth_content.settings import ContentSettings
+from hearth_content.suggestions import models as suggestion_models  # noqa: F401  (tables)
+from hearth_content.suggestions.routes import router as suggestions_router
+from hearth_content.surveys import models as survey_models  # noqa: F401  (tables)
+from hearth_content.surveys.routes import router as surveys_router
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
 
@@ -42,6 +46,8 @@ definition = ServiceDefinition(
         calendar_router,
         discussion_router,
         search_router,
+        surveys_router,
+        suggestions_router,
     ],
     consumers=[memberships, screening],
     background=[scheduled_publisher],
