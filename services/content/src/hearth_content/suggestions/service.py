@@ -54,14 +54,15 @@ async def _gate(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> M
     403 problems say why (not a member, removed, banned, muted until when); an archived
     community is read-only (409). The integrator may swap this body for hearth_content.guards.
     """
-    community, _ = await posts._community_access(uow, community_id, actor)
     membership = await uow.session.get(Membership, (community_id, actor.subject))
+    # Told before the visibility check: a removed or banned member knows the community.
+    if membership is not None and membership.status == MembershipStatus.removed:
+        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
+    if membership is not None and membership.status == MembershipStatus.banned:
+        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
+    community, _ = await posts._community_access(uow, community_id, actor)
     if membership is None or membership.status in (None, MembershipStatus.left):
         raise Problem(403, "not-a-member", "Forbidden", "only members of this community may")
-    if membership.status == MembershipStatus.removed:
-        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
-    if membership.status == MembershipStatus.banned:
-        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
     if membership.status != MembershipStatus.active:
         raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
     if membership.muted_until is not None:
@@ -201,8 +202,15 @@ async def vote(
     *, uow: UnitOfWork, suggestion_id: uuid.UUID, voted: bool, actor: Principal
 ) -> Suggestion:
     """Vote for an idea, or take the vote back; idempotent, one vote per member."""
-    found = await get_suggestion(uow=uow, suggestion_id=suggestion_id, actor=actor)
-    await _gate(uow, found.community_id, actor)
+    found = await uow.session.get(Suggestion, suggestion_id)
+    if found is None:
+        raise not_found("suggestion", suggestion_id)
+    try:
+        await _gate(uow, found.community_id, actor)
+    except Problem as problem:
+        if problem.status == 404:  # a stranger to a private community: not even its id
+            raise not_found("suggestion", suggestion_id) from None
+        raise
     suggestion = await _locked(uow, suggestion_id)
     if suggestion.status not in OPEN_STATUSES:
         extra: dict[str, Any] = {"status": str(suggestion.status)}

@@ -118,9 +118,9 @@ async def export_survey(
     survey_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, runtime: RuntimeDep
 ) -> StreamingResponse:
     """Every response as CSV, streamed (its author, staff, the community's admins)."""
-    survey = await service.export_access(uow=uow, survey_id=survey_id, actor=actor)
+    questions = await service.export_access(uow=uow, survey_id=survey_id, actor=actor)
     return StreamingResponse(
-        service.export_csv(runtime, survey),
+        service.export_csv(runtime, survey_id, questions),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="survey-{survey.id}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="survey-{survey_id}.csv"'},
     )

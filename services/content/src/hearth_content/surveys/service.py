@@ -55,14 +55,15 @@ async def _gate(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> M
     403 problems say why (not a member, removed, banned, muted until when); an archived
     community is read-only (409). The integrator may swap this body for hearth_content.guards.
     """
-    community, _ = await posts._community_access(uow, community_id, actor)
     membership = await uow.session.get(Membership, (community_id, actor.subject))
+    # Told before the visibility check: a removed or banned member knows the community.
+    if membership is not None and membership.status == MembershipStatus.removed:
+        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
+    if membership is not None and membership.status == MembershipStatus.banned:
+        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
+    community, _ = await posts._community_access(uow, community_id, actor)
     if membership is None or membership.status in (None, MembershipStatus.left):
         raise Problem(403, "not-a-member", "Forbidden", "only members of this community may")
-    if membership.status == MembershipStatus.removed:
-        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
-    if membership.status == MembershipStatus.banned:
-        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
     if membership.status != MembershipStatus.active:
         raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
     if membership.muted_until is not None:
@@ -289,8 +290,15 @@ async def answer(
     *, uow: UnitOfWork, survey_id: uuid.UUID, answers: dict[str, Any], actor: Principal
 ) -> SurveyResponse:
     """Give or (if the survey allows it, until it closes) change one's response."""
-    survey, _ = await get_survey(uow=uow, survey_id=survey_id, actor=actor)
-    await _gate(uow, survey.community_id, actor)
+    survey = await uow.session.get(Survey, survey_id)
+    if survey is None:
+        raise not_found("survey", survey_id)
+    try:
+        await _gate(uow, survey.community_id, actor)
+    except Problem as problem:
+        if problem.status == 404:  # a stranger to a private community: not even its id
+            raise not_found("survey", survey_id) from None
+        raise
     # A shared lock: answers go in side by side, while a close (FOR UPDATE) waits for them.
     await uow.session.exec(
         select(Survey.id).where(col(Survey.id) == survey_id).with_for_update(read=True)
@@ -370,24 +378,26 @@ async def my_response(*, uow: UnitOfWork, survey_id: uuid.UUID, actor: Principal
 # --- Results and export -----------------------------------------------------------------------
 
 
+async def _batch(
+    session: Any, survey_id: uuid.UUID, after: uuid.UUID | None
+) -> list[SurveyResponse]:
+    """Up to BATCH responses of a survey after the id `after`, in id order (keyset)."""
+    stmt = (
+        select(SurveyResponse)
+        .where(col(SurveyResponse.survey_id) == survey_id)
+        .order_by(col(SurveyResponse.id))
+        .limit(BATCH)
+    )
+    if after is not None:
+        stmt = stmt.where(col(SurveyResponse.id) > after)
+    return list((await session.exec(stmt)).all())
+
+
 async def _batches(session: Any, survey_id: uuid.UUID) -> AsyncIterator[list[SurveyResponse]]:
     """A survey's responses in id order, BATCH rows per query (keyset: no offset scans)."""
     last: uuid.UUID | None = None
-    while True:
-        stmt = (
-            select(SurveyResponse)
-            .where(col(SurveyResponse.survey_id) == survey_id)
-            .order_by(col(SurveyResponse.id))
-            .limit(BATCH)
-        )
-        if last is not None:
-            stmt = stmt.where(col(SurveyResponse.id) > last)
-        rows = list((await session.exec(stmt)).all())
-        if not rows:
-            return
+    while rows := await _batch(session, survey_id, last):
         yield rows
-        if len(rows) < BATCH:
-            return
         last = rows[-1].id
 
 
@@ -437,12 +447,20 @@ def _summary(q: dict[str, Any], tally: dict[str, int], answered: int) -> Questio
     return result
 
 
-async def export_access(*, uow: UnitOfWork, survey_id: uuid.UUID, actor: Principal) -> Survey:
-    """The survey if the actor may export its responses: its author, staff, community admins."""
+async def export_access(
+    *, uow: UnitOfWork, survey_id: uuid.UUID, actor: Principal
+) -> list[dict[str, Any]]:
+    """The survey's questions if the actor may export its responses (author, staff, admins).
+
+    Ends the request's transaction: the stream reads in sessions of its own, and on SQLite an
+    open transaction of the request would hold the one write lock while the stream waits.
+    """
     survey, membership = await get_survey(uow=uow, survey_id=survey_id, actor=actor)
     if not _owns(survey, membership, actor):
         raise forbidden("only the survey's author and the community's admins may export it")
-    return survey
+    questions = list(survey.questions)
+    await uow.session.rollback()
+    return questions
 
 
 def neutralise(cell: Any) -> Any:
@@ -464,27 +482,34 @@ def _cells(q: dict[str, Any], value: Any) -> Any:
     return value
 
 
-async def export_csv(runtime: ServiceRuntime, survey: Survey) -> AsyncIterator[str]:
-    """The responses as CSV, one chunk per batch of rows (a fresh session, so the stream
-    outlives the request's; UTF-8 with a BOM so spreadsheets read Chinese text right)."""
+async def export_csv(
+    runtime: ServiceRuntime, survey_id: uuid.UUID, questions: list[dict[str, Any]]
+) -> AsyncIterator[str]:
+    """The responses as CSV, one chunk per batch of rows (UTF-8 with a BOM for spreadsheets).
+
+    Reads in sessions of its own, so the stream outlives the request's session.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = ["respondent_id", "submitted_at", "updated_at"] + [
-        f"{q['id']}: {q['prompt']}" for q in survey.questions
+        f"{q['id']}: {q['prompt']}" for q in questions
     ]
     writer.writerow([neutralise(c) for c in header])
     yield "\ufeff" + buffer.getvalue()
-    async with runtime.db.session() as session:
-        async for rows in _batches(session, survey.id):
-            buffer.seek(0)
-            buffer.truncate()
-            for row in rows:
-                writer.writerow(
-                    [
-                        str(row.respondent_id),
-                        row.submitted_at.isoformat(),
-                        row.updated_at.isoformat(),
-                    ]
-                    + [neutralise(_cells(q, row.answers.get(q["id"]))) for q in survey.questions]
-                )
-            yield buffer.getvalue()
+    last: uuid.UUID | None = None
+    while True:
+        # A short session per batch: a long export never holds a transaction (nor, on SQLite,
+        # the write lock) while the client reads slowly.
+        async with runtime.db.session() as session:
+            rows = await _batch(session, survey_id, last)
+        if not rows:
+            return
+        last = rows[-1].id
+        buffer.seek(0)
+        buffer.truncate()
+        for row in rows:
+            writer.writerow(
+                [str(row.respondent_id), row.submitted_at.isoformat(), row.updated_at.isoformat()]
+                + [neutralise(_cells(q, row.answers.get(q["id"]))) for q in questions]
+            )
+        yield buffer.getvalue()
