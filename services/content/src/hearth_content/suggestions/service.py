@@ -213,7 +213,7 @@ async def vote(
         raise
     suggestion = await _locked(uow, suggestion_id)
     if suggestion.status not in OPEN_STATUSES:
-        extra: dict[str, Any] = {"status": str(suggestion.status)}
+        extra: dict[str, Any] = {"current": str(suggestion.status)}
         if suggestion.merged_into_id is not None:
             extra["merged_into_id"] = str(suggestion.merged_into_id)
         raise conflict(
@@ -279,7 +279,7 @@ async def change_status(
         raise conflict(
             "invalid-transition",
             f"a {suggestion.status} idea cannot become {data.status}; allowed: {names}",
-            status=str(suggestion.status),
+            current=str(suggestion.status),
             allowed=[str(s) for s in allowed],
         )
     if target is not None and target.status not in OPEN_STATUSES:
