@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from hearth_content.app import definition
 from hearth_content.consumers import memberships
 from hearth_content.models import Membership
 from hearth_content.suggestions import service as suggestions
@@ -116,11 +117,12 @@ async def test_the_workflow_and_its_refused_moves(
 
 
 async def test_one_vote_per_member_under_concurrency(
-    content: RunningService, feed: Any, identities: Identities
+    launch: Any, any_database_url: str, feed_for: Any, identities: Identities
 ) -> None:
-    """30 simultaneous votes by one member leave one vote; 6 members voting at once leave six
-    (PostgreSQL, and SQLite with HEARTH_TEST_DB=sqlite)."""
-    box = await Box(content, feed, identities).setup()
+    """30 simultaneous votes by one member leave one vote; 6 members voting at once leave six;
+    on SQLite and PostgreSQL."""
+    content = await launch(definition, database_url=any_database_url)
+    box = await Box(content, feed_for(content), identities).setup()
     idea = await box.idea()
     results = await asyncio.gather(*(box.vote(idea, box.voters[0]) for _ in range(30)))
     assert {r.status_code for r in results} == {200}, [r.text for r in results]
@@ -174,6 +176,33 @@ async def test_a_merge_carries_votes_over_without_counting_anyone_twice(
     assert (await box.vote(b, v[0])).json()["vote_count"] == 5  # a carried vote is a vote
     r = await box.call("GET", f"/communities/{box.id}/suggestions?status=merged", box.voters[0])
     assert [s["id"] for s in r.json()["items"]] == [a]
+
+
+async def test_votes_racing_a_merge_are_carried_over_or_refused_never_lost(
+    launch: Any, any_database_url: str, feed_for: Any, identities: Identities
+) -> None:
+    """Votes on A sent while A is merged into B: each vote that succeeded counts on B, each
+    that came after the merge is refused (409), and B counts every voter once."""
+    content = await launch(definition, database_url=any_database_url)
+    box = await Box(content, feed_for(content), identities).setup()
+    a, b = await box.idea("A"), await box.idea("B")
+    early, late = box.voters[:2], box.voters[2:]
+    for voter in early:
+        assert (await box.vote(a, voter)).status_code == 200
+    assert (await box.vote(b, early[0])).status_code == 200
+    racing = [box.vote(a, v) for v in late]
+    merge = box.move(a, "merged", merged_into_id=b)
+    *votes, merged = await asyncio.gather(*racing, merge)
+    assert merged.status_code == 200, merged.text
+    assert {r.status_code for r in votes} <= {200, 409}, [r.text for r in votes]
+    landed = [v for v, r in zip(late, votes, strict=True) if r.status_code == 200]
+    for r in votes:
+        if r.status_code == 409:
+            assert r.json()["merged_into_id"] == b
+    target = await box.get(b)
+    assert target["vote_count"] == len(early) + len(landed), (target, landed)
+    for voter in (*early, *landed):
+        assert (await box.get(b, voter))["voted"] is True
 
 
 async def test_a_change_names_every_voter_once_in_batches_never_the_author(

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from hearth_content.app import definition
 from hearth_content.surveys import service as surveys
 from hearth_content.surveys.models import SurveyResponse
 from servicekit.ids import utcnow
@@ -136,6 +137,18 @@ async def test_answers_are_checked_against_the_questions(
         {"title": "t", "questions": QUESTIONS, "closes_at": utcnow().isoformat()},
     )
     assert r.status_code == 422, r.text  # a window already over
+    r = await room.call(
+        "POST",
+        f"/communities/{room.id}/surveys",
+        room.author,
+        {
+            "title": "t",
+            "questions": QUESTIONS,
+            "opens_at": "2020-01-01T00:00:00Z",
+            "closes_at": "2020-02-01T00:00:00Z",
+        },
+    )
+    assert r.status_code == 422, r.text  # a window in the past, however well ordered
 
 
 async def test_results_count_average_and_score_nps(
@@ -265,11 +278,12 @@ async def _rows(content: RunningService, survey: str) -> list[SurveyResponse]:
 
 @pytest.mark.parametrize("editable", [False, True])
 async def test_one_response_per_member_under_concurrent_submission(
-    content: RunningService, feed: Any, identities: Identities, editable: bool
+    launch: Any, any_database_url: str, feed_for: Any, identities: Identities, editable: bool
 ) -> None:
-    """30 simultaneous submissions by one member leave one row (PostgreSQL, and SQLite with
-    HEARTH_TEST_DB=sqlite); a survey that allows no edits takes exactly one of them."""
-    room = await Room(content, feed, identities).setup()
+    """30 simultaneous submissions by one member leave one row, on SQLite and PostgreSQL; a
+    survey that allows no edits takes exactly one of them."""
+    content = await launch(definition, database_url=any_database_url)
+    room = await Room(content, feed_for(content), identities).setup()
     survey = await room.survey(editable=editable)
     user = room.members[0]
     answers = [GOOD | {"q3": 1 + i % 5} for i in range(30)]

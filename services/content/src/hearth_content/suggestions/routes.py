@@ -52,7 +52,7 @@ async def list_suggestions(
     rows = await service.list_suggestions(
         uow=uow, community_id=community_id, actor=actor, status=status, page=page
     )
-    mine = await service.voted_by(uow, [s.id for s in rows], actor.subject)
+    mine = await service.voted_by(uow, suggestion_ids=[s.id for s in rows], voter=actor.subject)
     items = [_public(s, s.id in mine) for s in rows]
     return make_page(items, page.limit, lambda s: [str(s.id)])
 
@@ -63,7 +63,7 @@ async def get_suggestion(
 ) -> SuggestionPublic:
     """One idea the caller may read."""
     suggestion = await service.get_suggestion(uow=uow, suggestion_id=suggestion_id, actor=actor)
-    mine = await service.voted_by(uow, [suggestion.id], actor.subject)
+    mine = await service.voted_by(uow, suggestion_ids=[suggestion.id], voter=actor.subject)
     return _public(suggestion, suggestion.id in mine)
 
 
@@ -96,7 +96,7 @@ async def change_status(
     suggestion = await service.change_status(
         uow=uow, suggestion_id=suggestion_id, data=body, actor=actor
     )
-    mine = await service.voted_by(uow, [suggestion.id], actor.subject)
+    mine = await service.voted_by(uow, suggestion_ids=[suggestion.id], voter=actor.subject)
     return _public(suggestion, suggestion.id in mine)
 
 

@@ -49,11 +49,9 @@ REPLIES_MAX = 200
 
 
 async def _gate(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> Membership:
-    """The one write gate of the suggestion box: an active, unmuted member of a live community.
-
-    403 problems say why (not a member, removed, banned, muted until when); an archived
-    community is read-only (409). The integrator may swap this body for hearth_content.guards.
-    """
+    """The one write gate of the suggestion box: an active, unmuted member of a live community."""
+    # 403 problems say why (not a member, removed, banned, muted until when); an archived
+    # community is read-only (409). The integrator may swap this body for hearth_content.guards.
     membership = await uow.session.get(Membership, (community_id, actor.subject))
     # Told before the visibility check: a removed or banned member knows the community.
     if membership is not None and membership.status == MembershipStatus.removed:
@@ -167,7 +165,7 @@ async def list_suggestions(
 
 
 async def voted_by(
-    uow: UnitOfWork, suggestion_ids: list[uuid.UUID], voter: uuid.UUID
+    uow: UnitOfWork, *, suggestion_ids: list[uuid.UUID], voter: uuid.UUID
 ) -> set[uuid.UUID]:
     """Which of these ideas the voter has voted for."""
     if not suggestion_ids:

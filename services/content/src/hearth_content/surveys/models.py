@@ -104,9 +104,9 @@ class SurveyCreate(ContentModel):
 
     @model_validator(mode="after")
     def _window(self) -> SurveyCreate:
-        opens = self.opens_at or utcnow()
-        if self.closes_at <= opens:
-            raise ValueError("closes_at must be after opens_at (and in the future)")
+        now = utcnow()
+        if self.closes_at <= max(self.opens_at or now, now):
+            raise ValueError("closes_at must be in the future and after opens_at")
         return self
 
 

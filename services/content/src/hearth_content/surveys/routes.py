@@ -58,7 +58,7 @@ async def list_surveys(
 ) -> Page[SurveyPublic]:
     """A community's surveys, newest first."""
     rows = await service.list_surveys(uow=uow, community_id=community_id, actor=actor, page=page)
-    counts = await service.response_counts(uow, [s.id for s in rows])
+    counts = await service.response_counts(uow, survey_ids=[s.id for s in rows])
     items = [_public(s, counts.get(s.id, 0)) for s in rows]
     return make_page(items, page.limit, lambda s: [str(s.id)])
 
@@ -69,7 +69,7 @@ async def get_survey(
 ) -> SurveyPublic:
     """One survey the caller may read."""
     survey, _ = await service.get_survey(uow=uow, survey_id=survey_id, actor=actor)
-    counts = await service.response_counts(uow, [survey.id])
+    counts = await service.response_counts(uow, survey_ids=[survey.id])
     return _public(survey, counts.get(survey.id, 0))
 
 
@@ -97,7 +97,7 @@ async def close_survey(
 ) -> SurveyPublic:
     """Close a survey early (its author, staff, the community's admins)."""
     survey = await service.close_survey(uow=uow, survey_id=survey_id, actor=actor)
-    counts = await service.response_counts(uow, [survey.id])
+    counts = await service.response_counts(uow, survey_ids=[survey.id])
     return _public(survey, counts.get(survey.id, 0))
 
 
@@ -120,7 +120,7 @@ async def export_survey(
     """Every response as CSV, streamed (its author, staff, the community's admins)."""
     questions = await service.export_access(uow=uow, survey_id=survey_id, actor=actor)
     return StreamingResponse(
-        service.export_csv(runtime, survey_id, questions),
+        service.export_csv(runtime, survey_id=survey_id, questions=questions),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="survey-{survey_id}.csv"'},
     )

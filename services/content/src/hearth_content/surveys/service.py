@@ -50,11 +50,9 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def _gate(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> Membership:
-    """The one write gate of surveys: an active, unmuted member of a live community.
-
-    403 problems say why (not a member, removed, banned, muted until when); an archived
-    community is read-only (409). The integrator may swap this body for hearth_content.guards.
-    """
+    """The one write gate of surveys: an active, unmuted member of a live community."""
+    # 403 problems say why (not a member, removed, banned, muted until when); an archived
+    # community is read-only (409). The integrator may swap this body for hearth_content.guards.
     membership = await uow.session.get(Membership, (community_id, actor.subject))
     # Told before the visibility check: a removed or banned member knows the community.
     if membership is not None and membership.status == MembershipStatus.removed:
@@ -185,7 +183,7 @@ async def list_surveys(
     return list((await uow.session.exec(stmt)).all())
 
 
-async def response_counts(uow: UnitOfWork, survey_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+async def response_counts(uow: UnitOfWork, *, survey_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
     """How many members answered each survey."""
     if not survey_ids:
         return {}
@@ -209,7 +207,7 @@ async def close_survey(*, uow: UnitOfWork, survey_id: uuid.UUID, actor: Principa
     now = utcnow()
     locked.closed_at = now
     uow.session.add(locked)
-    responses = (await response_counts(uow, [survey_id])).get(survey_id, 0)
+    responses = (await response_counts(uow, survey_ids=[survey_id])).get(survey_id, 0)
     await uow.record(
         SurveyClosed(
             survey_id=survey_id,
@@ -450,15 +448,13 @@ def _summary(q: dict[str, Any], tally: dict[str, int], answered: int) -> Questio
 async def export_access(
     *, uow: UnitOfWork, survey_id: uuid.UUID, actor: Principal
 ) -> list[dict[str, Any]]:
-    """The survey's questions if the actor may export its responses (author, staff, admins).
-
-    Ends the request's transaction: the stream reads in sessions of its own, and on SQLite an
-    open transaction of the request would hold the one write lock while the stream waits.
-    """
+    """The survey's questions if the actor may export it (author, staff, admins); ends the tx."""
     survey, membership = await get_survey(uow=uow, survey_id=survey_id, actor=actor)
     if not _owns(survey, membership, actor):
         raise forbidden("only the survey's author and the community's admins may export it")
     questions = list(survey.questions)
+    # The stream reads in sessions of its own; on SQLite an open transaction of the request
+    # would hold the one write lock while the stream waits for it.
     await uow.session.rollback()
     return questions
 
@@ -483,12 +479,10 @@ def _cells(q: dict[str, Any], value: Any) -> Any:
 
 
 async def export_csv(
-    runtime: ServiceRuntime, survey_id: uuid.UUID, questions: list[dict[str, Any]]
+    runtime: ServiceRuntime, *, survey_id: uuid.UUID, questions: list[dict[str, Any]]
 ) -> AsyncIterator[str]:
-    """The responses as CSV, one chunk per batch of rows (UTF-8 with a BOM for spreadsheets).
-
-    Reads in sessions of its own, so the stream outlives the request's session.
-    """
+    """The responses as CSV, one chunk per batch of rows (UTF-8 with a BOM for spreadsheets)."""
+    # Sessions of its own (one per batch), so the stream outlives the request's session.
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = ["respondent_id", "submitted_at", "updated_at"] + [
