@@ -138,12 +138,11 @@ async def on_suggestion_status_changed(session: AsyncSession, envelope: Envelope
         "reason": data.reason,
         "merged_into_id": str(data.merged_into_id) if data.merged_into_id else None,
     }
-    recipients = [(v, "A suggestion you voted for") for v in dict.fromkeys(data.voter_ids)]
-    if data.batch == 0:
+    voters = [v for v in dict.fromkeys(data.voter_ids) if v != data.author_id]
+    recipients = [(v, "A suggestion you voted for") for v in voters]
+    if data.batch == 0:  # the author is told once, on the first batch of a change
         recipients.insert(0, (data.author_id, "Your suggestion"))
     for user_id, whose in recipients:
-        if user_id == data.author_id and whose != "Your suggestion":
-            continue  # the author is told once, as the author
         await notify(
             uow=uow,
             user_id=user_id,
