@@ -364,3 +364,109 @@ async def test_poll_ranking_and_column_routes_refuse_outsiders_muted_and_members
     assert r.status_code == 200, r.text
     r = await svc.client.post(f"/polls/{poll}/close", headers=as_owner)
     assert r.status_code == 200 and r.json()["is_closed"], r.text
+
+
+# --- Roles refused on content's surveys and suggestion box ------------------------------------
+# Every survey and suggestion route (the walk checks it has them all), called by someone who
+# must be refused: a stranger to a private community (404: nothing is revealed), a muted member
+# on the routes that write (403 naming the mute's end), and a plain member on the team's routes
+# (close, export, status, official replies: 403).
+
+
+async def test_survey_and_suggestion_routes_refuse_outsiders_muted_and_members(
+    launch: Any, identities: Any
+) -> None:
+    from datetime import timedelta
+
+    from hearth_content.app import definition
+    from hearth_content.consumers import memberships
+    from servicekit.ids import utcnow
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, muted, stranger = (uuid.uuid4() for _ in range(4))
+    community = uuid.uuid4()
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.community(community, owner, visibility="private")
+    )
+    for user in (owner, member):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user)
+        )
+    until = utcnow() + timedelta(hours=1)
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.membership(community, muted, muted_until=until)
+    )
+    survey_body = {
+        "title": "t",
+        "questions": [{"prompt": "p", "kind": "scale_1_5"}],
+        "closes_at": (utcnow() + timedelta(days=1)).isoformat(),
+    }
+    r = await svc.client.post(
+        f"/communities/{community}/surveys", json=survey_body, headers=identities.headers(owner)
+    )
+    assert r.status_code == 201, r.text
+    survey = r.json()["id"]
+    r = await svc.client.post(
+        f"/communities/{community}/suggestions",
+        json={"title": "idea"},
+        headers=identities.headers(owner),
+    )
+    assert r.status_code == 201, r.text
+    idea = r.json()["id"]
+
+    calls = [
+        ("POST", f"/communities/{community}/surveys", survey_body),
+        ("GET", f"/communities/{community}/surveys", None),
+        ("GET", f"/surveys/{survey}", None),
+        ("PUT", f"/surveys/{survey}/responses/me", {"answers": {"q1": 3}}),
+        ("GET", f"/surveys/{survey}/responses/me", None),
+        ("POST", f"/surveys/{survey}/close", None),
+        ("GET", f"/surveys/{survey}/results", None),
+        ("GET", f"/surveys/{survey}/export.csv", None),
+        ("POST", f"/communities/{community}/suggestions", {"title": "x"}),
+        ("GET", f"/communities/{community}/suggestions", None),
+        ("GET", f"/suggestions/{idea}", None),
+        ("PUT", f"/suggestions/{idea}/votes/me", None),
+        ("DELETE", f"/suggestions/{idea}/votes/me", None),
+        ("POST", f"/suggestions/{idea}/status", {"status": "under_review"}),
+        ("POST", f"/suggestions/{idea}/replies", {"body": "x"}),
+        ("GET", f"/suggestions/{idea}/replies", None),
+    ]
+    # Every survey and suggestion route is in the list above.
+    doc = svc.app.openapi()
+    tagged = {
+        (method.upper(), path)
+        for path, ops in doc["paths"].items()
+        for method, op in ops.items()
+        if {"surveys", "suggestions"} & set(op.get("tags", []))
+    }
+    templated = {
+        (m, p.replace(str(community), "{community_id}").replace(survey, "{survey_id}"))
+        for m, p, _ in calls
+    }
+    templated = {(m, p.replace(idea, "{suggestion_id}")) for m, p in templated}
+    assert templated == tagged, tagged ^ templated
+    writes = {0, 3, 8, 11, 12}
+    team = {5, 7, 13, 14}
+    for i, (method, path, body) in enumerate(calls):
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(stranger))
+        assert r.status_code == 404, ("stranger", method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        assert str(community) not in r.text or path.startswith("/communities"), r.text
+        if i in writes:
+            r = await svc.client.request(method, path, json=body, headers=identities.headers(muted))
+            assert r.status_code == 403, ("muted", method, path, r.text)
+            assert r.json()["muted_until"], r.text
+        if i in team:
+            r = await svc.client.request(
+                method, path, json=body, headers=identities.headers(member)
+            )
+            assert r.status_code == 403, ("member", method, path, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+    # The control: a member reads both (the refusals above came from who asked, not the path).
+    for path in (f"/surveys/{survey}", f"/suggestions/{idea}"):
+        r = await svc.client.get(path, headers=identities.headers(member))
+        assert r.status_code == 200, (path, r.text)

@@ -109,3 +109,9 @@ class Feed:
 def feed(content: RunningService) -> Feed:
     """Direct delivery of upstream events into the running content service."""
     return Feed(content)
+
+
+@pytest.fixture
+def feed_for() -> type[Feed]:
+    """Feed's class, for a content service a test launches itself (e.g. on any_database_url)."""
+    return Feed

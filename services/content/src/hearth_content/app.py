@@ -28,6 +28,10 @@ from hearth_content.scheduler import scheduled_publisher
 from hearth_content.search import models as search_models
 from hearth_content.search.routes import router as search_router
 from hearth_content.settings import ContentSettings
+from hearth_content.suggestions import models as suggestion_models  # noqa: F401  (tables)
+from hearth_content.suggestions.routes import router as suggestions_router
+from hearth_content.surveys import models as survey_models  # noqa: F401  (tables)
+from hearth_content.surveys.routes import router as surveys_router
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
 
@@ -52,6 +56,8 @@ definition = ServiceDefinition(
         polls_router,
         ranking_router,
         flags_router,
+        surveys_router,
+        suggestions_router,
     ],
     consumers=[memberships, screening],
     background=[scheduled_publisher, poll_closer, view_flusher],

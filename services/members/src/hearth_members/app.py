@@ -28,6 +28,7 @@ from hearth_members.membership.routes import router as membership_router
 from hearth_members.notifications import privacy as notifications_privacy
 from hearth_members.notifications.consumers import gateway_notices as gateway_consumer
 from hearth_members.notifications.consumers import reminders as reminders_consumer
+from hearth_members.notifications.consumers import suggestions as suggestions_consumer
 from hearth_members.notifications.metrics import DeliveryCollector
 from hearth_members.notifications.routes import router as notifications_router
 from hearth_members.notifications.sender import notification_sender, use_address_book
@@ -87,6 +88,7 @@ definition = ServiceDefinition(
         measurements_consumer,
         gateway_consumer,
         reminders_consumer,
+        suggestions_consumer,
     ],
     background=[care_scheduler, cleanup_loop, notification_sender],
     collectors=[DeliveryCollector],

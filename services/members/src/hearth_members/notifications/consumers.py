@@ -94,3 +94,61 @@ async def on_reminder_due(session: AsyncSession, envelope: Envelope) -> None:
             "online_url": data.online_url,
         },
     )
+
+
+suggestions = EventConsumer("members__suggestions")
+
+
+class SuggestionStatusChangedFact(BaseModel):
+    """What members reads from hearth.content.suggestion.status_changed.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    suggestion_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID
+    title: str = ""
+    status: str
+    reason: str | None = None
+    merged_into_id: uuid.UUID | None = None
+    # The voters to tell (content never includes the author); at most a batch of them per event.
+    voter_ids: list[uuid.UUID] = []
+    batch: int = 0
+
+
+_SUGGESTION_STATUS = {
+    "under_review": "is under review",
+    "accepted": "was accepted",
+    "done": "is done",
+    "declined": "was declined",
+    "merged": "was merged into another idea",
+}
+
+
+@suggestions.handles("hearth.content.suggestion.status_changed.v1")
+async def on_suggestion_status_changed(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell an idea's author (batch 0 only) and the voters this event names that it moved."""
+    data: SuggestionStatusChangedFact = envelope.payload(SuggestionStatusChangedFact)
+    uow = handler_uow(session)
+    what = _SUGGESTION_STATUS.get(data.status, f"is now {data.status}")
+    body = f"«{data.title}» {what}." + (f" Reason: {data.reason}" if data.reason else "")
+    info = {
+        "suggestion_id": str(data.suggestion_id),
+        "status": data.status,
+        "reason": data.reason,
+        "merged_into_id": str(data.merged_into_id) if data.merged_into_id else None,
+    }
+    voters = [v for v in dict.fromkeys(data.voter_ids) if v != data.author_id]
+    recipients = [(v, "A suggestion you voted for") for v in voters]
+    if data.batch == 0:  # the author is told once, on the first batch of a change
+        recipients.insert(0, (data.author_id, "Your suggestion"))
+    for user_id, whose in recipients:
+        await notify(
+            uow=uow,
+            user_id=user_id,
+            kind="suggestion.status_changed",
+            title=f"{whose} {what}",
+            body=body,
+            community_id=data.community_id,
+            data=info,
+        )
