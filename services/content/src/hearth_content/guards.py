@@ -68,3 +68,19 @@ async def writer(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> 
             409, "community-archived", "Conflict", "the community is archived (read-only)"
         )
     return membership
+
+
+async def visible_writer(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> Membership:
+    """`writer`, but a stranger to a community they cannot see gets its 404, not a 403.
+
+    A removed or banned member knows the community, so they are told why (403) instead.
+    """
+    from hearth_content.service import _community_access  # service imports guards: late
+
+    membership = await uow.session.get(Membership, (community_id, actor.subject))
+    if membership is None or membership.status not in (
+        MembershipStatus.removed,
+        MembershipStatus.banned,
+    ):
+        await _community_access(uow, community_id, actor)
+    return await writer(uow, community_id, actor)

@@ -15,9 +15,10 @@ from sqlalchemy import delete, func
 from sqlalchemy import select as sa_select
 from sqlmodel import col, select
 
+from hearth_content import guards
 from hearth_content import service as posts
 from hearth_content.events import SuggestionAccepted
-from hearth_content.models import COMMUNITY_STAFF_ROLES, Membership, MembershipStatus
+from hearth_content.models import COMMUNITY_STAFF_ROLES, Membership
 from hearth_content.suggestions.events import (
     VOTERS_PER_EVENT,
     SuggestionCreated,
@@ -49,35 +50,8 @@ REPLIES_MAX = 200
 
 
 async def _gate(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> Membership:
-    """The one write gate of the suggestion box: an active, unmuted member of a live community."""
-    # 403 problems say why (not a member, removed, banned, muted until when); an archived
-    # community is read-only (409). The integrator may swap this body for hearth_content.guards.
-    membership = await uow.session.get(Membership, (community_id, actor.subject))
-    # Told before the visibility check: a removed or banned member knows the community.
-    if membership is not None and membership.status == MembershipStatus.removed:
-        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
-    if membership is not None and membership.status == MembershipStatus.banned:
-        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
-    community, _ = await posts._community_access(uow, community_id, actor)
-    if membership is None or membership.status in (None, MembershipStatus.left):
-        raise Problem(403, "not-a-member", "Forbidden", "only members of this community may")
-    if membership.status != MembershipStatus.active:
-        raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
-    if membership.muted_until is not None:
-        until = posts._aware(membership.muted_until)
-        if until > utcnow():
-            raise Problem(
-                403,
-                "muted",
-                "Forbidden",
-                f"you are muted in this community until {until.isoformat()}",
-                muted_until=until.isoformat(),
-            )
-    if community.archived:
-        raise Problem(
-            409, "community-archived", "Conflict", "the community is archived (read-only)"
-        )
-    return membership
+    """The one write gate of the suggestion box: content's, with 404 for strangers (guards.py)."""
+    return await guards.visible_writer(uow, community_id, actor)
 
 
 async def _team(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> None:

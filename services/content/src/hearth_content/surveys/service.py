@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import col, select
 
+from hearth_content import guards
 from hearth_content import service as posts
-from hearth_content.models import COMMUNITY_STAFF_ROLES, Membership, MembershipStatus
+from hearth_content.models import COMMUNITY_STAFF_ROLES, Membership
 from hearth_content.surveys.events import SurveyAnswered, SurveyClosed, SurveyCreated
 from hearth_content.surveys.models import (
     CHOICES,
@@ -50,35 +51,8 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 async def _gate(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> Membership:
-    """The one write gate of surveys: an active, unmuted member of a live community."""
-    # 403 problems say why (not a member, removed, banned, muted until when); an archived
-    # community is read-only (409). The integrator may swap this body for hearth_content.guards.
-    membership = await uow.session.get(Membership, (community_id, actor.subject))
-    # Told before the visibility check: a removed or banned member knows the community.
-    if membership is not None and membership.status == MembershipStatus.removed:
-        raise Problem(403, "removed", "Forbidden", "you were removed from this community")
-    if membership is not None and membership.status == MembershipStatus.banned:
-        raise Problem(403, "banned", "Forbidden", "you are banned from this community")
-    community, _ = await posts._community_access(uow, community_id, actor)
-    if membership is None or membership.status in (None, MembershipStatus.left):
-        raise Problem(403, "not-a-member", "Forbidden", "only members of this community may")
-    if membership.status != MembershipStatus.active:
-        raise Problem(403, "not-a-member", "Forbidden", "your membership is not active")
-    if membership.muted_until is not None:
-        until = posts._aware(membership.muted_until)
-        if until > utcnow():
-            raise Problem(
-                403,
-                "muted",
-                "Forbidden",
-                f"you are muted in this community until {until.isoformat()}",
-                muted_until=until.isoformat(),
-            )
-    if community.archived:
-        raise Problem(
-            409, "community-archived", "Conflict", "the community is archived (read-only)"
-        )
-    return membership
+    """The one write gate of surveys: content's, with 404 for strangers (guards.py)."""
+    return await guards.visible_writer(uow, community_id, actor)
 
 
 async def _reader(uow: UnitOfWork, community_id: uuid.UUID, actor: Principal) -> Membership | None:
