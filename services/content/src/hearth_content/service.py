@@ -57,6 +57,19 @@ log = logging.getLogger(__name__)
 # --- Posts ------------------------------------------------------------------------------------
 
 
+def _refuse_muted(muted_until: datetime | None) -> None:
+    """A 403 naming the mute's end while the member is muted."""
+    if muted_until is not None and _aware(muted_until) > utcnow():
+        until = _aware(muted_until).isoformat()
+        raise Problem(
+            403,
+            "muted",
+            "Forbidden",
+            f"you are muted in this community until {until}",
+            muted_until=until,
+        )
+
+
 async def submit_post(
     *, uow: UnitOfWork, community_id: uuid.UUID, data: PostCreate, actor: Principal
 ) -> Post:
@@ -66,8 +79,7 @@ async def submit_post(
         raise Problem(403, "not-a-member", "Forbidden", "only members of this community may post")
     if community.archived:
         raise Problem(409, "community-archived", "Conflict", "the community is archived")
-    if membership.muted_until is not None and _aware(membership.muted_until) > utcnow():
-        raise Problem(403, "muted", "Forbidden", "you are muted in this community")
+    _refuse_muted(membership.muted_until)
     runs_it = actor.is_staff or membership.role in COMMUNITY_ADMIN_ROLES
     if data.kind == PostKind.announcement and not runs_it:
         raise forbidden("only staff and the community's admins may post announcements")
@@ -489,8 +501,7 @@ async def share_post(
         raise Problem(403, "not-a-member", "Forbidden", "share only where you are a member")
     if community.archived:
         raise Problem(409, "community-archived", "Conflict", "the community is archived")
-    if membership.muted_until is not None and _aware(membership.muted_until) > utcnow():
-        raise Problem(403, "muted", "Forbidden", "you are muted in this community")
+    _refuse_muted(membership.muted_until)
     now = utcnow()
     share = Post(
         community_id=to_community_id,

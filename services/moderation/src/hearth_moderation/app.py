@@ -9,6 +9,8 @@ from fastapi import FastAPI
 from hearth_moderation import models
 from hearth_moderation.consumers import memberships, screening
 from hearth_moderation.routes import router, rules_router
+from hearth_moderation.sanctions.routes import router as sanctions_router
+from hearth_moderation.sanctions.scheduler import sanction_expiry
 from hearth_moderation.settings import ModerationSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -21,8 +23,9 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router, rules_router],
+    routers=[router, rules_router, sanctions_router],
     consumers=[screening, memberships],
+    background=[sanction_expiry],
     default_port=8004,
 )
 

@@ -36,6 +36,7 @@ class MembershipSnapshotV1(BaseModel):
     status: str
     muted_until: datetime | None = None
     joined_at: datetime
+    tier: str | None = None
     version: int
 
 

@@ -133,6 +133,7 @@ class Membership(ModerationModel, table=True):
     status: str | None = Field(default=None, max_length=40)
     muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    tier: str | None = Field(default=None, max_length=40)  # reporter weight, stricter screening
     # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 

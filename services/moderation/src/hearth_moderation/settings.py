@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from hearth_moderation.rules import Action, RuleSetDraft, WordRule
@@ -63,6 +64,11 @@ class ModerationSettings(ServiceSettings):
     # Category -> terms. Matching is case-insensitive; whole words for spaced scripts, substrings
     # for CJK (see matcher.py). A category becomes the hold reason `banned_term:<category>`.
     banned_terms: dict[str, list[str]] = DEFAULT_BANNED_TERMS
+    # How often the expiry pass looks for mutes that ended and warning points that lapsed.
+    sanction_tick_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # How long an appeal may wait for a decision before its SLA alert, and how often it is checked.
+    appeal_sla_seconds: int = Field(default=72 * 3600, ge=1, le=90 * 86400)
+    appeal_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 def platform_rules(terms: dict[str, list[str]]) -> RuleSetDraft:
