@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from hearth_moderation import models
 from hearth_moderation.consumers import memberships, screening
+from hearth_moderation.items.consumers import items
 from hearth_moderation.routes import router, rules_router
 from hearth_moderation.sanctions.routes import router as sanctions_router
 from hearth_moderation.sanctions.scheduler import sanction_expiry
@@ -24,7 +25,7 @@ definition = ServiceDefinition(
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
     routers=[router, rules_router, sanctions_router],
-    consumers=[screening, memberships],
+    consumers=[screening, memberships, items],
     background=[sanction_expiry],
     default_port=8004,
 )

@@ -140,3 +140,7 @@ class Membership(ModerationModel, table=True):
 
 # Community roles that manage rules (with platform staff).
 RULE_MANAGERS = frozenset({"owner", "admin", "moderator"})
+
+
+# Sub-domain tables, imported last (they subclass ModerationModel): the registry holds them all.
+from hearth_moderation.items import models as _items_models  # noqa: E402, F401
