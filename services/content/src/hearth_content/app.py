@@ -14,6 +14,7 @@ from hearth_content.calendar.routes import router as calendar_router
 from hearth_content.consumers import memberships, screening
 from hearth_content.discussion import models as discussion_models
 from hearth_content.discussion.routes import router as discussion_router
+from hearth_content.hiding import hiding
 from hearth_content.review import models as review_models  # noqa: F401  (tables)
 from hearth_content.review.routes import router as review_router
 from hearth_content.routes import router
@@ -43,7 +44,7 @@ definition = ServiceDefinition(
         discussion_router,
         search_router,
     ],
-    consumers=[memberships, screening],
+    consumers=[memberships, screening, hiding],
     background=[scheduled_publisher],
     default_port=8002,
 )

@@ -7,14 +7,26 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_moderation import models
+from hearth_moderation.appeals.routes import router as appeals_router
+from hearth_moderation.appeals.scheduler import appeal_sla
+from hearth_moderation.appeals.service import decide_from_queue
 from hearth_moderation.consumers import memberships, screening
 from hearth_moderation.items.consumers import items
+from hearth_moderation.queue.models import EntryKind
+from hearth_moderation.queue.routes import router as queue_router
+from hearth_moderation.queue.service import on_decision
+from hearth_moderation.reports.routes import router as reports_router
+from hearth_moderation.reports.service import decide_reports
 from hearth_moderation.routes import router, rules_router
 from hearth_moderation.sanctions.routes import router as sanctions_router
 from hearth_moderation.sanctions.scheduler import sanction_expiry
 from hearth_moderation.settings import ModerationSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
+
+# The queue sits below reports and appeals: what a decision does per kind is wired here.
+on_decision(EntryKind.report, decide_reports)
+on_decision(EntryKind.appeal, decide_from_queue)
 
 definition = ServiceDefinition(
     context="moderation",
@@ -24,9 +36,9 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router, rules_router, sanctions_router],
+    routers=[router, rules_router, sanctions_router, reports_router, queue_router, appeals_router],
     consumers=[screening, memberships, items],
-    background=[sanction_expiry],
+    background=[sanction_expiry, appeal_sla],
     default_port=8004,
 )
 

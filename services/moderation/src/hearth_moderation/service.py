@@ -23,6 +23,8 @@ from hearth_moderation.models import (
     TargetType,
 )
 from hearth_moderation.normalize import plain
+from hearth_moderation.queue.models import EntryKind
+from hearth_moderation.queue.service import open_entry
 from hearth_moderation.rules import Action, RuleSetDraft
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
@@ -81,6 +83,17 @@ async def screen_post(
     # If a concurrent delivery inserts the same target first, the unique constraint fails this
     # transaction, the message is retried, and the retry finds the screening above.
     uow.session.add(screening)
+    if held:
+        await open_entry(
+            uow,
+            community_id=community_id,
+            kind=EntryKind.held,
+            item_type=str(TargetType.post),
+            item_id=post_id,
+            user_id=author_id,
+            ref_id=screening.id,
+            reasons=screening.reasons,
+        )
     await uow.record(
         ScreeningCompleted(
             screening_id=screening.id,

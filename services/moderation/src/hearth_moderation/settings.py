@@ -66,6 +66,8 @@ class ModerationSettings(ServiceSettings):
     banned_terms: dict[str, list[str]] = DEFAULT_BANNED_TERMS
     # How often the expiry pass looks for mutes that ended and warning points that lapsed.
     sanction_tick_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # How long a queue entry may wait before it counts as overdue.
+    queue_sla_seconds: int = Field(default=24 * 3600, ge=1, le=90 * 86400)
     # How long an appeal may wait for a decision before its SLA alert, and how often it is checked.
     appeal_sla_seconds: int = Field(default=72 * 3600, ge=1, le=90 * 86400)
     appeal_tick_seconds: float = Field(default=30.0, gt=0, le=3600)

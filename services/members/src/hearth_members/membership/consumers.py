@@ -260,3 +260,87 @@ async def _withhold_owner_removal(
         community_id=community.id,
         data={"evidence_ref": evidence, "sanction_id": str(data.sanction_id)},
     )
+
+
+class ReportResolvedFact(BaseModel):
+    """What members reads from hearth.moderation.report.resolved.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    report_id: uuid.UUID
+    community_id: uuid.UUID
+    item_type: str
+    reporter_id: uuid.UUID
+    outcome: str
+
+
+@sanctions.handles("hearth.moderation.report.resolved.v1", payload=ReportResolvedFact)
+async def on_report_resolved(
+    session: AsyncSession, envelope: Envelope, data: ReportResolvedFact
+) -> None:
+    """Tell the reporter what became of their report."""
+    community = await session.get(Community, data.community_id)
+    name = community.name if community is not None else "the community"
+    body = (
+        "Moderators agreed with your report and acted on it. Thank you."
+        if data.outcome == "upheld"
+        else "Moderators looked at your report and found no breach of the rules."
+    )
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.reporter_id,
+        kind=f"report.{data.outcome}"[:60],
+        title=f"Your report of a {data.item_type} in {name} was {data.outcome}",
+        body=body,
+        community_id=data.community_id,
+        data={"report_id": str(data.report_id), "outcome": data.outcome},
+    )
+
+
+class DecisionFact(BaseModel):
+    """What members reads from moderation's case.decided.v1 and appeal.decided.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    community_id: uuid.UUID
+    user_id: uuid.UUID | None = None
+    item_type: str = ""
+    decision: str = ""  # case: uphold / dismiss
+    outcome: str = ""  # appeal: upheld / reduced / lifted
+    author_reason: str | None = None
+    reason: str = ""
+    appeal_id: uuid.UUID | None = None
+    entry_id: uuid.UUID | None = None
+
+
+@sanctions.handles("hearth.moderation.case.decided.v1", payload=DecisionFact)
+@sanctions.handles("hearth.moderation.appeal.decided.v1", payload=DecisionFact)
+async def on_decision(session: AsyncSession, envelope: Envelope, data: DecisionFact) -> None:
+    """Tell the member concerned a moderator's decision and its reason (appeals' outcome)."""
+    if data.user_id is None:
+        return
+    community = await session.get(Community, data.community_id)
+    name = community.name if community is not None else "the community"
+    if data.appeal_id is not None:
+        kind = f"appeal.{data.outcome}"
+        title = f"Your appeal in {name} was decided: {data.outcome}"
+        body = data.reason
+    elif data.author_reason:
+        kind = f"moderation.{data.decision}"
+        title = f"A moderator decided about your {data.item_type or 'item'} in {name}"
+        body = data.author_reason
+    else:
+        return  # no reason for the author: nothing to tell
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind=kind[:60],
+        title=title,
+        body=body,
+        community_id=data.community_id,
+        data={
+            k: str(v)
+            for k, v in (("appeal_id", data.appeal_id), ("entry_id", data.entry_id))
+            if v is not None
+        },
+    )
