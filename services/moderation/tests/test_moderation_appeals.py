@@ -1,0 +1,162 @@
+"""Appeals with members and content over real NATS: another moderator decides, lifting restores."""
+
+from __future__ import annotations
+
+import uuid
+
+from hearth_content.app import definition as content_definition
+from hearth_content.models import Membership as ContentMembership
+from hearth_members.app import definition as members_definition
+from hearth_moderation.app import definition as moderation_definition
+from servicekit.testing.harness import Identities, eventually
+
+
+async def test_the_sanctioning_moderator_cannot_decide_and_lifting_restores(
+    launch, identities: Identities, stream_events, subject_prefix: str
+) -> None:
+    members = await launch(members_definition)
+    content = await launch(content_definition)
+    moderation = await launch(moderation_definition, appeal_sla_seconds=1, appeal_tick_seconds=0.2)
+    sanctioning = identities.headers(uuid.uuid4(), "operator")  # platform staff, even so
+    other = identities.headers(uuid.uuid4(), "operator")
+    r = await members.client.post(
+        "/communities", json={"name": "Makers", "kind": "customer"}, headers=sanctioning
+    )
+    community_id = r.json()["id"]
+    muted, removed = uuid.uuid4(), uuid.uuid4()
+    for person in (muted, removed):
+        r = await members.client.post(
+            f"/communities/{community_id}/members", headers=identities.headers(person)
+        )
+        assert r.status_code == 201
+
+    async def content_row(user: uuid.UUID) -> ContentMembership | None:
+        async with content.runtime.db.session() as session:
+            return await session.get(ContentMembership, (uuid.UUID(community_id), user))
+
+    await eventually(lambda: content_row(muted))
+
+    async def sanction(user: uuid.UUID, level: str) -> dict:
+        r = await moderation.client.post(
+            f"/communities/{community_id}/sanctions",
+            json={"user_id": str(user), "level": level, "reason": "abuse"},
+            headers=sanctioning,
+        )
+        assert r.status_code == 201, r.text
+        return r.json()[0]
+
+    mute = await sanction(muted, "mute")
+    removal = await sanction(removed, "removal")
+
+    async def is_muted() -> bool:
+        row = await content_row(muted)
+        return row is not None and row.muted_until is not None
+
+    await eventually(is_muted)
+
+    async def appeal(user: uuid.UUID, sanction_id: str) -> dict:
+        r = await moderation.client.post(
+            f"/sanctions/{sanction_id}/appeals",
+            json={"text": "I was quoting someone else."},
+            headers=identities.headers(user),
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    # Only the member concerned appeals, and once.
+    r = await moderation.client.post(
+        f"/sanctions/{mute['id']}/appeals", json={"text": "x"}, headers=identities.headers(removed)
+    )
+    assert r.status_code == 403
+    mute_appeal = await appeal(muted, mute["id"])
+    r = await moderation.client.post(
+        f"/sanctions/{mute['id']}/appeals",
+        json={"text": "again"},
+        headers=identities.headers(muted),
+    )
+    assert r.status_code == 409
+    removal_appeal = await appeal(removed, removal["id"])
+
+    # A dialogue between the member and the moderators.
+    r = await moderation.client.post(
+        f"/appeals/{mute_appeal['id']}/messages", json={"body": "Which post?"}, headers=other
+    )
+    assert r.status_code == 201 and r.json()["from_moderator"] is True
+    r = await moderation.client.post(
+        f"/appeals/{mute_appeal['id']}/messages",
+        json={"body": "The one from Monday."},
+        headers=identities.headers(muted),
+    )
+    assert r.status_code == 201
+    r = await moderation.client.get(
+        f"/appeals/{mute_appeal['id']}", headers=identities.headers(muted)
+    )
+    assert [m["body"] for m in r.json()["messages"]] == ["Which post?", "The one from Monday."]
+
+    # The moderator who imposed the sanction may not decide its appeal, staff or not.
+    lift = {"outcome": "lifted", "reason": "it was a quote"}
+    r = await moderation.client.post(
+        f"/appeals/{mute_appeal['id']}/decision", json=lift, headers=sanctioning
+    )
+    assert r.status_code == 403, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    # Nor may the appellant.
+    r = await moderation.client.post(
+        f"/appeals/{mute_appeal['id']}/decision", json=lift, headers=identities.headers(muted)
+    )
+    assert r.status_code == 403
+
+    # SLA: the appeals waited past their (1 s) SLA: one alert each.
+    async def overdue() -> list:
+        found = await stream_events(f"{subject_prefix}.moderation.appeal.overdue.v1")
+        return found if len(found) >= 2 else []
+
+    alerts = await eventually(overdue, timeout=10)
+    assert sorted(a.data["appeal_id"] for a in alerts) == sorted(
+        [mute_appeal["id"], removal_appeal["id"]]
+    )
+
+    # Another moderator lifts both: the mute ends, the removed member is a member again.
+    r = await moderation.client.post(
+        f"/appeals/{mute_appeal['id']}/decision", json=lift, headers=other
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["outcome"] == "lifted" and r.json()["status"] == "decided"
+    r = await moderation.client.post(
+        f"/appeals/{removal_appeal['id']}/decision", json=lift, headers=other
+    )
+    assert r.status_code == 200, r.text
+
+    async def unmuted() -> bool:
+        row = await content_row(muted)
+        return row is not None and row.muted_until is None
+
+    await eventually(unmuted)
+    r = await content.client.post(
+        f"/communities/{community_id}/posts",
+        json={"title": "Back", "body": "Thanks for listening.", "format": "text"},
+        headers=identities.headers(muted),
+    )
+    assert r.status_code == 201, r.text
+
+    async def reinstated() -> bool:
+        row = await content_row(removed)
+        return row is not None and row.status == "active"
+
+    await eventually(reinstated)
+    r = await moderation.client.get(
+        f"/sanctions/{removal['id']}", headers=identities.headers(removed)
+    )
+    assert r.json()["status"] == "lifted"
+
+    async def told() -> list:
+        r = await members.client.get("/me/notifications", headers=identities.headers(muted))
+        return [n for n in r.json()["items"] if n["kind"] == "appeal.lifted"]
+
+    (notice,) = await eventually(told)
+    assert notice["body"] == "it was a quote"
+    # Decided once: a second decision is refused.
+    r = await moderation.client.post(
+        f"/appeals/{mute_appeal['id']}/decision", json=lift, headers=other
+    )
+    assert r.status_code == 409
