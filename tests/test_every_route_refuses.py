@@ -282,3 +282,95 @@ async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
         r = await svc.client.request(method, path, json=body, headers=identities.headers(other))
         assert r.status_code == 403, ("not the author", method, path, r.text)
         assert r.json()["type"].endswith(":not-the-author")
+
+
+# --- Roles refused on moderation's case routes -------------------------------------------------
+# Every sanction, report, queue and appeal route, called by someone who must be refused: a plain
+# member of the community (403: not its team; not the member concerned), and, for filing a
+# report, a stranger to the community (403). `GET /me/reports` shows only the caller's own.
+
+
+async def test_moderation_case_routes_refuse_members_who_are_not_the_team(
+    launch: Any, identities: Any
+) -> None:
+    from hearth_moderation.app import definition
+    from hearth_moderation.consumers import memberships
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    community = uuid.uuid4()
+    sanctioned, member, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for user in (sanctioned, member):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user)
+        )
+    staff = identities.headers(uuid.uuid4(), "operator")
+    r = await svc.client.post(
+        f"/communities/{community}/sanctions",
+        json={"user_id": str(sanctioned), "level": "mute", "reason": "r"},
+        headers=staff,
+    )
+    sanction = r.json()[0]["id"]
+    r = await svc.client.post(
+        f"/communities/{community}/reports",
+        json={"item_type": "member", "item_id": str(sanctioned), "reason": "spam"},
+        headers=identities.headers(member),
+    )
+    assert r.status_code == 201, r.text
+    entry = r.json()["entry_id"]
+    r = await svc.client.post(
+        f"/sanctions/{sanction}/appeals", json={"text": "t"}, headers=identities.headers(sanctioned)
+    )
+    appeal = r.json()["id"]
+    r = await svc.client.post(
+        f"/queue/{entry}/decision", json={"decision": "uphold"}, headers=staff
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.client.post(
+        f"/communities/{community}/reports",
+        json={"item_type": "member", "item_id": str(member), "reason": "spam"},
+        headers=identities.headers(sanctioned),
+    )
+    open_entry = r.json()["entry_id"]
+
+    c = f"/communities/{community}"
+    calls = [
+        ("GET", f"{c}/sanctions/ladder", None),
+        ("PATCH", f"{c}/sanctions/ladder", {"mute_at": 2}),
+        ("POST", f"{c}/sanctions", {"user_id": str(sanctioned), "reason": "r"}),
+        ("GET", f"{c}/sanctions", None),
+        ("GET", f"{c}/members/{sanctioned}/standing", None),
+        ("GET", f"/sanctions/{sanction}", None),
+        ("POST", f"/sanctions/{sanction}/lift", {"reason": "r"}),
+        ("POST", f"/sanctions/{sanction}/appeals", {"text": "t"}),
+        ("GET", f"{c}/reports/policy", None),
+        ("PATCH", f"{c}/reports/policy", {"hide_threshold": 1}),
+        ("GET", f"{c}/queue", None),
+        ("GET", f"/queue/{open_entry}", None),
+        ("POST", f"/queue/{open_entry}/claim", None),
+        ("POST", f"/queue/{open_entry}/assign", {"assignee_id": str(member)}),
+        ("POST", f"/queue/{open_entry}/decision", {"decision": "dismiss"}),
+        ("POST", f"{c}/queue/decisions", {"entry_ids": [open_entry], "decision": "dismiss"}),
+        ("POST", f"/queue/{entry}/appeals", {"text": "t"}),
+        ("GET", f"/appeals/{appeal}", None),
+        ("POST", f"/appeals/{appeal}/messages", {"body": "b"}),
+        ("POST", f"/appeals/{appeal}/decision", {"outcome": "lifted", "reason": "r"}),
+    ]
+    for method, path, body in calls:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(member))
+        assert r.status_code == 403, ("member", method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    r = await svc.client.post(
+        f"{c}/reports",
+        json={"item_type": "member", "item_id": str(member), "reason": "spam"},
+        headers=identities.headers(stranger),
+    )
+    assert r.status_code == 403, r.text
+    r = await svc.client.get("/me/reports", headers=identities.headers(stranger))
+    assert r.status_code == 200 and r.json()["items"] == []
+    # The controls: the member concerned reads their own sanction and appeal.
+    for path in (f"/sanctions/{sanction}", f"/appeals/{appeal}"):
+        r = await svc.client.get(path, headers=identities.headers(sanctioned))
+        assert r.status_code == 200, (path, r.text)
