@@ -1,5 +1,5 @@
-"""Moderation's subscriptions: every submitted post is screened; members' snapshots feed the
-membership read model that rule management is authorized against.
+"""Moderation's subscriptions: every submitted post and every new or edited comment is
+screened; members' snapshots feed the membership read model that authorization reads.
 
 Payloads are parsed with moderation's own tolerant models (only the fields it needs, extra
 fields ignored), never with the producing service's classes.
@@ -76,4 +76,34 @@ async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
         round=data.round,
         platform=platform_rules(settings.banned_terms),
         source_event_id=envelope.id,
+    )
+
+
+class CommentWrittenV1(BaseModel):
+    """What moderation reads from hearth.content.comment.created.v1 and comment.edited.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    comment_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID | None = None
+    body: str = ""
+
+
+@screening.handles("hearth.content.comment.created.v1", payload=CommentWrittenV1)
+@screening.handles("hearth.content.comment.edited.v1", payload=CommentWrittenV1)
+async def on_comment_written(
+    session: AsyncSession, envelope: Envelope, data: CommentWrittenV1
+) -> None:
+    """Screen a new or edited comment and announce the verdict (`target_type` comment)."""
+    settings = settings_of(runtime_of(session), ModerationSettings)
+    await service.screen_comment(
+        uow=handler_uow(session),
+        comment_id=data.comment_id,
+        community_id=data.community_id,
+        author_id=data.author_id,
+        body=data.body,
+        platform=platform_rules(settings.banned_terms),
+        source_event_id=envelope.id,
+        edited=envelope.type.endswith(".edited.v1"),
     )
