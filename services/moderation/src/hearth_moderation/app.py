@@ -7,6 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_moderation import models
+from hearth_moderation.audit import chain as audit_chain
+from hearth_moderation.audit.routes import router as audit_router
+from hearth_moderation.audit.scheduler import audit_head_loop
 from hearth_moderation.consumers import memberships, screening
 from hearth_moderation.items.consumers import items
 from hearth_moderation.routes import router, rules_router
@@ -22,9 +25,12 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router, rules_router],
+    routers=[router, rules_router, audit_router],
     consumers=[screening, memberships, items],
     default_port=8004,
+    background=[audit_head_loop],
+    # Every event moderation records is appended to the audit chain in its own transaction.
+    on_database=[audit_chain.install(models.kit)],
 )
 
 
