@@ -11,6 +11,9 @@ from hearth_moderation.audit import chain as audit_chain
 from hearth_moderation.audit.routes import router as audit_router
 from hearth_moderation.audit.scheduler import audit_head_loop
 from hearth_moderation.consumers import memberships, screening
+from hearth_moderation.evidence import capture as evidence_capture
+from hearth_moderation.evidence.routes import router as evidence_router
+from hearth_moderation.evidence.scheduler import evidence_purge_loop
 from hearth_moderation.items.consumers import items
 from hearth_moderation.routes import router, rules_router
 from hearth_moderation.settings import ModerationSettings
@@ -25,12 +28,12 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router, rules_router, audit_router],
+    routers=[router, rules_router, audit_router, evidence_router],
     consumers=[screening, memberships, items],
     default_port=8004,
-    background=[audit_head_loop],
+    background=[audit_head_loop, evidence_purge_loop],
     # Every event moderation records is appended to the audit chain in its own transaction.
-    on_database=[audit_chain.install(models.kit)],
+    on_database=[audit_chain.install(models.kit, observers=[evidence_capture.capture])],
 )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -94,14 +94,18 @@ def record_fields(
     }
 
 
-def install(kit: KitTables) -> Any:
+Observer = Callable[[Connection, Mapping[str, Any]], None]
+"""Called with each appended record's fields, in the same transaction (e.g. evidence capture)."""
+
+
+def install(kit: KitTables, *, observers: Sequence[Observer] = ()) -> Any:
     """The `on_database` installer: audit every outbox row in the transaction that wrote it."""
 
     def installer(db: Database) -> None:
         def append(session: Session) -> None:
             if session.info.get(OUTBOX_DIRTY):
                 session.flush()  # outbox rows written by flush hooks are in the chain too
-                append_pending(session.connection(), kit)
+                append_pending(session.connection(), kit, observers=observers)
 
         db.listen("before_commit", append)
 
@@ -119,7 +123,7 @@ def lock_head(conn: Connection) -> Any:
     return conn.execute(select(_head).where(_head.c.id == HEAD_ID).with_for_update()).one()
 
 
-def append_pending(conn: Connection, kit: KitTables) -> int:
+def append_pending(conn: Connection, kit: KitTables, *, observers: Sequence[Observer] = ()) -> int:
     """Append a record for each outbox row of this transaction not audited yet; how many."""
     head = lock_head(conn)
     outbox = kit.outbox
@@ -143,6 +147,7 @@ def append_pending(conn: Connection, kit: KitTables) -> int:
     seq, prev = head.seq, head.hash
     now = utcnow()
     values = []
+    appended = []
     for row in rows:
         seq += 1
         fields = record_fields(
@@ -172,10 +177,14 @@ def append_pending(conn: Connection, kit: KitTables) -> int:
             }
         )
         prev = own
+        appended.append(fields)
     conn.execute(_records.insert(), values)
     conn.execute(
         update(_head).where(_head.c.id == HEAD_ID).values(seq=seq, hash=prev, updated_at=now)
     )
+    for fields in appended:
+        for observe in observers:
+            observe(conn, fields)
     return len(values)
 
 
