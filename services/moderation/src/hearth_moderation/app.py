@@ -10,7 +10,13 @@ from hearth_moderation import models
 from hearth_moderation.appeals.routes import router as appeals_router
 from hearth_moderation.appeals.scheduler import appeal_sla
 from hearth_moderation.appeals.service import decide_from_queue
+from hearth_moderation.audit import chain as audit_chain
+from hearth_moderation.audit.routes import router as audit_router
+from hearth_moderation.audit.scheduler import audit_head_loop
 from hearth_moderation.consumers import memberships, screening
+from hearth_moderation.evidence import capture as evidence_capture
+from hearth_moderation.evidence.routes import router as evidence_router
+from hearth_moderation.evidence.scheduler import evidence_purge_loop
 from hearth_moderation.items.consumers import items
 from hearth_moderation.queue.models import EntryKind
 from hearth_moderation.queue.routes import router as queue_router
@@ -36,10 +42,21 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router, rules_router, sanctions_router, reports_router, queue_router, appeals_router],
+    routers=[
+        router,
+        rules_router,
+        sanctions_router,
+        reports_router,
+        queue_router,
+        appeals_router,
+        audit_router,
+        evidence_router,
+    ],
     consumers=[screening, memberships, items],
-    background=[sanction_expiry, appeal_sla],
     default_port=8004,
+    background=[sanction_expiry, appeal_sla, audit_head_loop, evidence_purge_loop],
+    # Every event moderation records is appended to the audit chain in its own transaction.
+    on_database=[audit_chain.install(models.kit, observers=[evidence_capture.capture])],
 )
 
 

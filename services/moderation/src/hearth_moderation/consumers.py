@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation import service
+from hearth_moderation.items.models import ItemType
+from hearth_moderation.items.service import item_created
 from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
@@ -59,6 +61,7 @@ class PostSubmittedV1(BaseModel):
     title: str = ""
     body: str = ""
     round: int = 0
+    submitted_at: datetime | None = None
 
 
 @screening.handles("hearth.content.post.submitted.v1")
@@ -66,6 +69,20 @@ async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
     """Screen the post against the banned terms and announce the decision."""
     data: PostSubmittedV1 = envelope.payload(PostSubmittedV1)
     settings = settings_of(runtime_of(session), ModerationSettings)
+    if data.submitted_at is not None:
+        # The items read model has the post before its verdict is audited (its evidence
+        # snapshot needs it); the items consumer merges the same fact again, idempotently.
+        await item_created(
+            session,
+            item_type=ItemType.post,
+            item_id=data.post_id,
+            community_id=data.community_id,
+            author_id=data.author_id,
+            created_at=data.submitted_at,
+            title=data.title,
+            text=data.body,
+            round=data.round,
+        )
     await service.screen_post(
         uow=handler_uow(session),
         post_id=data.post_id,

@@ -149,4 +149,6 @@ RULE_MANAGERS = frozenset({"owner", "admin", "moderator"})
 
 
 # Sub-domain tables, imported last (they subclass ModerationModel): the registry holds them all.
+from hearth_moderation.audit import models as _audit_models  # noqa: E402, F401
+from hearth_moderation.evidence import models as _evidence_models  # noqa: E402, F401
 from hearth_moderation.items import models as _items_models  # noqa: E402, F401
