@@ -64,6 +64,13 @@ class ModerationSettings(ServiceSettings):
     # Category -> terms. Matching is case-insensitive; whole words for spaced scripts, substrings
     # for CJK (see matcher.py). A category becomes the hold reason `banned_term:<category>`.
     banned_terms: dict[str, list[str]] = DEFAULT_BANNED_TERMS
+    # How often the expiry pass looks for mutes that ended and warning points that lapsed.
+    sanction_tick_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # How long a queue entry may wait before it counts as overdue.
+    queue_sla_seconds: int = Field(default=24 * 3600, ge=1, le=90 * 86400)
+    # How long an appeal may wait for a decision before its SLA alert, and how often it is checked.
+    appeal_sla_seconds: int = Field(default=72 * 3600, ge=1, le=90 * 86400)
+    appeal_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Audit log (audit/): how often the chain head is announced (only when it moved).
     audit_head_interval_seconds: float = Field(default=300.0, ge=0.05, le=86400.0)
     # Evidence (evidence/): the retention of a community without its own policy, the purge
