@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from sqlmodel import select
@@ -11,6 +12,7 @@ from hearth_members.app import definition as members_definition
 from hearth_moderation.app import definition as moderation_definition
 from hearth_moderation.items.models import Item
 from hearth_moderation.models import Membership
+from servicekit.identity import generate_keypair
 from servicekit.testing.harness import Identities, eventually
 
 
@@ -19,7 +21,8 @@ async def test_unreliable_reporter_cannot_hide_alone_three_reliable_can(
 ) -> None:
     members = await launch(members_definition)
     content = await launch(content_definition)
-    moderation = await launch(moderation_definition)
+    pem, _ = generate_keypair()  # Ed25519, PEM: signs case bundles
+    moderation = await launch(moderation_definition, evidence_signing_key=pem)
     staff = identities.headers(uuid.uuid4(), "operator")
     r = await members.client.post(
         "/communities", json={"name": "Makers", "kind": "customer"}, headers=staff
@@ -127,6 +130,22 @@ async def test_unreliable_reporter_cannot_hide_alone_three_reliable_can(
     hidden_events = await stream_events(f"{subject_prefix}.moderation.item.hidden.v1")
     assert [e.data["item_id"] for e in hidden_events] == [second]
     assert hidden_events[0].data["user_id"] == str(author)
+
+    # The case bundle carries the reports (with their weights), the decision entry, and the
+    # evidence snapshot taken when the post was hidden.
+    r = await moderation.client.post(
+        f"/communities/{community_id}/cases/post/{second}/export", headers=staff
+    )
+    assert r.status_code == 200, r.text
+    sections = json.loads(r.json()["bundle"])["sections"]
+    assert [x["reporter_id"] for x in sections["reports"]] == [str(w) for w in reliable]
+    assert [x["id"] for x in sections["decisions"]] == [entry["id"]]
+    snapshots = [
+        json.loads(e["snapshot"]) if isinstance(e["snapshot"], str) else e["snapshot"]
+        for e in sections["evidence"]
+    ]
+    actions = [snap["action"] for snap in snapshots]
+    assert "hearth.moderation.item.hidden.v1" in actions, actions
 
     # A moderator dismisses the reports: the post is shown again and the reporters are told.
     await decide(entry["id"], "dismiss")

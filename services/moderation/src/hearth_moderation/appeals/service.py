@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation.appeals.events import AppealDecided, AppealFiled, AppealOverdue
 from hearth_moderation.appeals.models import (
@@ -21,7 +23,9 @@ from hearth_moderation.appeals.models import (
     AppealDecisionRequest,
     AppealMessage,
     AppealMessageCreate,
+    AppealMessagePublic,
     AppealOutcome,
+    AppealPublic,
     AppealStatus,
     AppealTarget,
 )
@@ -373,3 +377,35 @@ async def alert_overdue(uow: UnitOfWork, *, limit: int = 200) -> int:
         )
     await uow.commit()
     return alerted
+
+
+async def case_section(session: AsyncSession, ref: Any) -> Any:
+    """Appeals of the item's decisions and sanctions, with their dialogue, for a case bundle."""
+    entries = select(QueueEntry.id).where(
+        QueueEntry.item_type == ref.item_type, QueueEntry.item_id == ref.item_id
+    )
+    sanctions = select(Sanction.id).where(
+        Sanction.item_type == ref.item_type, Sanction.item_id == ref.item_id
+    )
+    rows = (
+        await session.exec(
+            select(Appeal)
+            .where(col(Appeal.target_id).in_(entries) | col(Appeal.target_id).in_(sanctions))
+            .order_by(col(Appeal.id))
+        )
+    ).all()
+    out = []
+    for appeal in rows:
+        messages = (
+            await session.exec(
+                select(AppealMessage)
+                .where(AppealMessage.appeal_id == appeal.id)
+                .order_by(col(AppealMessage.id))
+            )
+        ).all()
+        doc = AppealPublic.model_validate(appeal, from_attributes=True)
+        doc.messages = [
+            AppealMessagePublic.model_validate(m, from_attributes=True) for m in messages
+        ]
+        out.append(doc.model_dump(mode="json"))
+    return out

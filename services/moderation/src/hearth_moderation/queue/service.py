@@ -10,9 +10,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation.permissions import require_moderator
 from hearth_moderation.queue.events import CaseDecided
@@ -284,3 +286,15 @@ async def bulk_decide(
         decided.append(entry_id)
     await uow.commit()
     return BulkDecisionResult(decided=decided, failed=failed)
+
+
+async def case_section(session: AsyncSession, ref: Any) -> Any:
+    """The item's queue entries and their decisions, for a case bundle."""
+    rows = (
+        await session.exec(
+            select(QueueEntry)
+            .where(QueueEntry.item_type == ref.item_type, QueueEntry.item_id == ref.item_id)
+            .order_by(col(QueueEntry.id))
+        )
+    ).all()
+    return [public(e).model_dump(mode="json") for e in rows]

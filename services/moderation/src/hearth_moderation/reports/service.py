@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation.items.service import item_of
 from hearth_moderation.permissions import membership_of, require_member, require_moderator
@@ -23,6 +24,7 @@ from hearth_moderation.reports.models import (
     ReportCreate,
     ReportPolicy,
     ReportPolicyUpdate,
+    ReportPublic,
     ReportReason,
     ReportStatus,
     ReportTarget,
@@ -343,3 +345,17 @@ async def list_my_reports(*, uow: UnitOfWork, actor: Principal, page: PageParams
     if page.after:
         stmt = stmt.where(col(Report.id) < after_id(page))
     return list((await uow.session.exec(stmt)).all())
+
+
+async def case_section(session: AsyncSession, ref: Any) -> Any:
+    """The item's reports, for a case bundle (evidence.register_section)."""
+    rows = (
+        await session.exec(
+            select(Report)
+            .where(col(Report.item_type) == ref.item_type, Report.item_id == ref.item_id)
+            .order_by(col(Report.id))
+        )
+    ).all()
+    return [
+        ReportPublic.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows
+    ]

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation.permissions import MODERATORS, membership_of, require_moderator
 from hearth_moderation.sanctions.events import SanctionAppliedV2, SanctionExpired, SanctionLifted
@@ -463,3 +465,17 @@ async def expire_due(uow: UnitOfWork, *, limit: int = 200) -> int:
         )
     await uow.commit()
     return ended
+
+
+async def case_section(session: AsyncSession, ref: Any) -> Any:
+    """The sanctions imposed for the item, for a case bundle."""
+    rows = (
+        await session.exec(
+            select(Sanction)
+            .where(Sanction.item_type == ref.item_type, Sanction.item_id == ref.item_id)
+            .order_by(col(Sanction.id))
+        )
+    ).all()
+    return [
+        SanctionPublic.model_validate(s, from_attributes=True).model_dump(mode="json") for s in rows
+    ]
