@@ -27,6 +27,7 @@ def platform(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> It
         extra_env={
             "HEARTH_CONTENT_PUBLISH_TICK_SECONDS": "0.5",
             "HEARTH_EVENTS_REMINDER_TICK_SECONDS": "0.5",
+            "HEARTH_MODERATION_SANCTION_TICK_SECONDS": "0.5",
         },
     ).start()
     yield running

@@ -160,3 +160,48 @@ async def test_the_sanctioning_moderator_cannot_decide_and_lifting_restores(
         f"/appeals/{mute_appeal['id']}/decision", json=lift, headers=other
     )
     assert r.status_code == 409
+
+
+async def test_a_reduced_warning_removes_points_and_the_queue_applies_the_same_rule(
+    launch, identities: Identities, stream_events, subject_prefix: str
+) -> None:
+    moderation = await launch(moderation_definition)
+    first = identities.headers(uuid.uuid4(), "operator")
+    second = identities.headers(uuid.uuid4(), "operator")
+    community, member = uuid.uuid4(), uuid.uuid4()
+    r = await moderation.client.post(
+        f"/communities/{community}/sanctions",
+        json={"user_id": str(member), "reason": "off topic", "points": 2},
+        headers=first,
+    )
+    assert r.status_code == 201, r.text
+    warning = r.json()[0]
+    r = await moderation.client.post(
+        f"/sanctions/{warning['id']}/appeals",
+        json={"text": "Only one post was off topic."},
+        headers=identities.headers(member),
+    )
+    appeal = r.json()
+    # Through the queue, the sanctioning moderator is refused too; the entry stays open.
+    r = await moderation.client.post(
+        f"/queue/{appeal['entry_id']}/decision", json={"decision": "dismiss"}, headers=first
+    )
+    assert r.status_code == 403, r.text
+    r = await moderation.client.get(f"/queue/{appeal['entry_id']}", headers=second)
+    assert r.json()["status"] == "open" and r.json()["kind"] == "appeal"
+    r = await moderation.client.post(
+        f"/appeals/{appeal['id']}/decision",
+        json={"outcome": "reduced", "reason": "one point is enough", "points": 1},
+        headers=second,
+    )
+    assert r.status_code == 200, r.text
+    r = await moderation.client.get(
+        f"/communities/{community}/members/{member}/standing", headers=identities.headers(member)
+    )
+    assert r.json()["active_points"] == 1
+    lifted = await eventually(
+        lambda: stream_events(f"{subject_prefix}.moderation.sanction.lifted.v1")
+    )
+    assert [(e.data["outcome"], e.data["points_removed"]) for e in lifted] == [("reduced", 1)]
+    r = await moderation.client.get(f"/queue/{appeal['entry_id']}", headers=second)
+    assert r.json()["status"] == "resolved" and r.json()["decision"] == "reduced"
