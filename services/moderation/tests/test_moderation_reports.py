@@ -238,3 +238,66 @@ async def test_queue_refuses_members_and_claims_are_exclusive(
 async def _has(moderation, community_id: str, user_id: uuid.UUID) -> bool:
     async with moderation.runtime.db.session() as session:
         return await session.get(Membership, (uuid.UUID(community_id), user_id)) is not None
+
+
+async def test_concurrent_reports_make_one_entry_and_hide_once(
+    launch, identities: Identities
+) -> None:
+    import asyncio
+
+    from sqlalchemy import func
+
+    from hearth_moderation.consumers import memberships
+    from hearth_moderation.items.consumers import items
+    from hearth_moderation.queue.models import QueueEntry
+    from servicekit.ids import utcnow, uuid7
+    from servicekit.testing.contracts import producer_envelope
+    from servicekit.testing.membership import Snapshots
+
+    moderation = await launch(moderation_definition)
+    runtime = moderation.runtime
+    community, author = uuid.uuid4(), uuid.uuid4()
+    reporters = [uuid.uuid4() for _ in range(6)]
+    snaps = Snapshots()
+    for user in (author, *reporters):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user)
+        )
+    post_id = uuid7()
+    submitted = producer_envelope(
+        "hearth.content.post.submitted.v1",
+        {
+            "post_id": str(post_id),
+            "community_id": str(community),
+            "author_id": str(author),
+            "title": "t",
+            "body": "b",
+            "format": "text",
+            "url": None,
+            "submitted_at": utcnow().isoformat(),
+        },
+    )
+    assert await items.handle(runtime.db, runtime.tables, submitted)
+
+    async def report(who: uuid.UUID) -> int:
+        r = await moderation.client.post(
+            f"/communities/{community}/reports",
+            json={"item_type": "post", "item_id": str(post_id), "reason": "spam"},
+            headers=identities.headers(who),
+        )
+        return r.status_code
+
+    statuses = await asyncio.gather(*(report(w) for w in reporters))
+    assert sorted(statuses) == [201] * len(reporters), statuses
+    outbox = runtime.tables.outbox
+    async with runtime.db.session() as session:
+        entries = (await session.exec(select(QueueEntry))).all()
+        hidden = (
+            await session.execute(
+                select(func.count()).where(
+                    outbox.c.event_type == "hearth.moderation.item.hidden.v1"
+                )
+            )
+        ).scalar_one()
+    assert len(entries) == 1 and entries[0].score == 6.0 and entries[0].hidden
+    assert hidden == 1

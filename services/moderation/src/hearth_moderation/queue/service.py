@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -81,8 +82,8 @@ async def open_entry(
         return found
     sla = settings_of(runtime_of(uow.session), ModerationSettings).queue_sla_seconds
     now = utcnow()
-    # Two first reports racing insert two rows: the partial unique index refuses one, and its
-    # request (or delivery) is retried and finds this entry.
+    # Two first reports racing insert two rows: the partial unique index refuses one (after
+    # the other committed), whose savepoint rolls back and which then takes the winner's entry.
     entry = QueueEntry(
         community_id=community_id,
         kind=kind,
@@ -94,8 +95,15 @@ async def open_entry(
         opened_at=now,
         due_at=now + timedelta(seconds=sla),
     )
-    uow.session.add(entry)
-    await uow.session.flush()
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(entry)
+            await uow.session.flush()
+    except IntegrityError as exc:
+        found = await open_entry_of(uow, kind=kind, item_type=item_type, item_id=item_id)
+        if found is None:
+            raise conflict("entry-race", "the queue changed meanwhile; retry") from exc
+        return found
     return entry
 
 

@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -161,8 +162,12 @@ async def file_report(
         weight_detail=detail,
         entry_id=entry.id,
     )
-    uow.session.add(report)
-    await uow.session.flush()
+    try:
+        async with uow.session.begin_nested():
+            uow.session.add(report)
+            await uow.session.flush()
+    except IntegrityError as exc:  # the same reporter's concurrent report of the same item
+        raise conflict("already-reported", "you reported this already") from exc
     # One report at a time per entry (row lock on PostgreSQL): the score and the hide decision
     # are computed from the rows, never lost between two concurrent reports.
     entry = (
