@@ -225,13 +225,16 @@ async def test_a_case_exports_as_a_bundle_a_receiver_verifies(
     async def reports(session, ref):  # type: ignore[no-untyped-def]
         return [{"reason": "spam", "item_id": str(ref.item_id)}]
 
-    evidence.register_section("reports", reports)  # as the review queue will, at wiring time
+    previous = evidence.SECTIONS.get("reports")  # the reports package's own section
+    evidence.register_section("reports", reports)  # as the review queue does, at wiring time
     try:
         r = await moderation.client.post(
             f"/communities/{community}/cases/post/{post_id}/export", headers=headers
         )
     finally:
         evidence.SECTIONS.pop("reports")
+        if previous is not None:
+            evidence.register_section("reports", previous)
     assert r.status_code == 200, r.text
     export = r.json()
 
