@@ -7,7 +7,7 @@ expiry pass call them inside their own transaction, with the events in the same 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, update
@@ -420,8 +420,6 @@ async def standing(
 
 
 def _aware(value: datetime) -> datetime:
-    from datetime import UTC
-
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
