@@ -16,6 +16,8 @@ from hearth_moderation.evidence.routes import router as evidence_router
 from hearth_moderation.evidence.scheduler import evidence_purge_loop
 from hearth_moderation.items.consumers import items
 from hearth_moderation.routes import router, rules_router
+from hearth_moderation.sentiment.consumers import sentiment
+from hearth_moderation.sentiment.routes import router as sentiment_router
 from hearth_moderation.settings import ModerationSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -28,8 +30,8 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_moderation.app:create_app",
-    routers=[router, rules_router, audit_router, evidence_router],
-    consumers=[screening, memberships, items],
+    routers=[router, rules_router, audit_router, evidence_router, sentiment_router],
+    consumers=[screening, memberships, items, sentiment],
     default_port=8004,
     background=[audit_head_loop, evidence_purge_loop],
     # Every event moderation records is appended to the audit chain in its own transaction.
