@@ -18,6 +18,7 @@ from hearth_moderation.items.consumers import items
 from hearth_moderation.routes import router, rules_router
 from hearth_moderation.sentiment.consumers import sentiment
 from hearth_moderation.sentiment.routes import router as sentiment_router
+from hearth_moderation.sentiment.warmup import sentiment_warm_up
 from hearth_moderation.settings import ModerationSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -33,7 +34,7 @@ definition = ServiceDefinition(
     routers=[router, rules_router, audit_router, evidence_router, sentiment_router],
     consumers=[screening, memberships, items, sentiment],
     default_port=8004,
-    background=[audit_head_loop, evidence_purge_loop],
+    background=[audit_head_loop, evidence_purge_loop, sentiment_warm_up],
     # Every event moderation records is appended to the audit chain in its own transaction.
     on_database=[audit_chain.install(models.kit, observers=[evidence_capture.capture])],
 )
