@@ -262,3 +262,28 @@ async def test_the_head_is_announced_once_per_interval_when_it_moved(
     assert announced == 2
     assert len(await _records(moderation)) == 5
     assert (await _verify(moderation)).ok
+
+
+async def test_replicas_announcing_at_once_announce_once(
+    moderation: RunningService, identities: Identities
+) -> None:
+    runtime = moderation.runtime
+    await _fill(moderation, identities)
+
+    async def announce():  # type: ignore[no-untyped-def]
+        async with runtime.db.session() as session:
+            return await publish_head(UnitOfWork(session, runtime), interval=60.0)
+
+    # Two replicas' passes at the same moment: the head row's lock lets one decide at a time.
+    results = await asyncio.gather(*(announce() for _ in range(4)), return_exceptions=True)
+    announced = [r for r in results if r is not None and not isinstance(r, BaseException)]
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(announced) == 1, results
+    # SQLite may refuse a racing writer outright ("database is locked"); the loop retries it.
+    assert not failed or runtime.db.is_sqlite, failed
+    outbox = definition.tables.outbox
+    async with runtime.db.session() as session:
+        count = (
+            await session.execute(select(func.count()).where(outbox.c.event_type == HEAD))
+        ).scalar_one()
+    assert count == 1
