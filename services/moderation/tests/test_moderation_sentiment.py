@@ -64,6 +64,15 @@ def test_negative_precision_and_recall_hold_on_the_samples() -> None:
         assert r >= recall - MARGIN, (language, r)
 
 
+def test_traditional_chinese_scores_like_simplified() -> None:
+    traditional, simplified = (
+        "這次更新太糟糕了 打開帖子就閃退。",
+        "这次更新太糟糕了 打开帖子就闪退。",
+    )
+    assert score(traditional) == score(simplified) and score(traditional).negative
+    assert not score("謝謝大家 活動很棒").negative
+
+
 def test_spike_z_uses_the_baseline_and_the_bucket_size() -> None:
     steady = spike_z(share=0.5, total=40, mean=0.1, variance=0.001)
     small = spike_z(share=0.5, total=4, mean=0.1, variance=0.001)

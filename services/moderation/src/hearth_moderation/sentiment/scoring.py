@@ -8,7 +8,8 @@
   boundary.
 
 Both ship their lexicons in the package: nothing is downloaded at run time. A text whose
-letters are at least a fifth CJK is scored as Chinese. Loading the lexicons (jieba's
+letters are at least a fifth CJK is scored as Chinese, traditional characters mapped to
+simplified first (the lexicon is simplified). Loading the lexicons (jieba's
 dictionary mostly) takes a few seconds, once per process, on first use.
 """
 
@@ -19,6 +20,8 @@ import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+from hearth_moderation.normalize import _t2s
 
 EN_NEGATIVE = -0.05  # VADER's compound threshold for negative
 ZH_NEGATIVE = 0.0  # pysenti's score below which a text is negative
@@ -80,8 +83,9 @@ def score(text: str) -> Score:
     if not text.strip():
         return Score(language=language, value=0.0, negative=False)
     if language == "zh":
+        simplified = "".join(_t2s().get(c, c) for c in text)  # the lexicon is simplified
         with _LOCK:
-            raw = float(_pysenti().classify(text)["score"])
+            raw = float(_pysenti().classify(simplified)["score"])
         return Score(language="zh", value=math.tanh(raw / 3.0), negative=raw < ZH_NEGATIVE)
     with _LOCK:
         compound = float(_vader().polarity_scores(text)["compound"])
