@@ -31,6 +31,9 @@ from hearth_moderation.routes import router, rules_router
 from hearth_moderation.sanctions.routes import router as sanctions_router
 from hearth_moderation.sanctions.scheduler import sanction_expiry
 from hearth_moderation.sanctions.service import case_section as sanctions_section
+from hearth_moderation.sentiment.consumers import sentiment
+from hearth_moderation.sentiment.routes import router as sentiment_router
+from hearth_moderation.sentiment.warmup import sentiment_warm_up
 from hearth_moderation.settings import ModerationSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -61,10 +64,17 @@ definition = ServiceDefinition(
         appeals_router,
         audit_router,
         evidence_router,
+        sentiment_router,
     ],
-    consumers=[screening, memberships, items],
+    consumers=[screening, memberships, items, sentiment],
     default_port=8004,
-    background=[sanction_expiry, appeal_sla, audit_head_loop, evidence_purge_loop],
+    background=[
+        sanction_expiry,
+        appeal_sla,
+        audit_head_loop,
+        evidence_purge_loop,
+        sentiment_warm_up,
+    ],
     # Every event moderation records is appended to the audit chain in its own transaction.
     on_database=[audit_chain.install(models.kit, observers=[evidence_capture.capture])],
 )

@@ -152,3 +152,4 @@ RULE_MANAGERS = frozenset({"owner", "admin", "moderator"})
 from hearth_moderation.audit import models as _audit_models  # noqa: E402, F401
 from hearth_moderation.evidence import models as _evidence_models  # noqa: E402, F401
 from hearth_moderation.items import models as _items_models  # noqa: E402, F401
+from hearth_moderation.sentiment import models as _sentiment_models  # noqa: E402, F401

@@ -85,7 +85,6 @@ class ModerationSettings(ServiceSettings):
     sentiment_z_threshold: float = Field(default=3.0, gt=0.0, le=100.0)
     sentiment_min_volume: int = Field(default=10, ge=1, le=1_000_000)
     sentiment_min_share: float = Field(default=0.3, ge=0.0, le=1.0)
-    sentiment_negative_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
 
 
 def platform_rules(terms: dict[str, list[str]]) -> RuleSetDraft:

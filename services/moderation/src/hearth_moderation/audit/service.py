@@ -28,10 +28,8 @@ from servicekit.pagination import PageParams, invalid_cursor
 _BATCH = 1000
 
 
-def _check(record: AuditRecord, expected_seq: int, prev_hash: str) -> str | None:
+def _check(record: AuditRecord, prev_hash: str) -> str | None:
     """Why this record breaks the chain, or None if it holds."""
-    if record.seq != expected_seq:
-        return f"expected record {expected_seq} next, found {record.seq} (a record is missing)"
     if digest(record.body) != record.hash:
         return "its hash is not the SHA-256 of its content (the record was changed)"
     try:
@@ -84,7 +82,16 @@ async def verify_chain(session: AsyncSession) -> AuditVerification:
             )
         ).all()
         for record in batch:
-            reason = _check(record, expected, prev)
+            if record.seq != expected:  # a deleted record, or one whose seq was changed
+                first = BrokenRecord(
+                    seq=expected,
+                    event_id=None,
+                    reason=f"record {expected} is missing (the next one found is {record.seq})",
+                )
+                return AuditVerification(
+                    ok=False, records=checked, head_seq=head_seq, head_hash=head_hash, broken=first
+                )
+            reason = _check(record, prev)
             if reason is not None:
                 first = BrokenRecord(seq=record.seq, event_id=record.event_id, reason=reason)
                 return AuditVerification(
