@@ -205,3 +205,75 @@ async def test_a_reduced_warning_removes_points_and_the_queue_applies_the_same_r
     assert [(e.data["outcome"], e.data["points_removed"]) for e in lifted] == [("reduced", 1)]
     r = await moderation.client.get(f"/queue/{appeal['entry_id']}", headers=second)
     assert r.json()["status"] == "resolved" and r.json()["decision"] == "reduced"
+
+
+async def test_a_post_rejected_in_contents_review_is_appealed_here(
+    launch, identities: Identities
+) -> None:
+    from hearth_moderation.consumers import screening
+    from hearth_moderation.queue.consumers import held_sync
+    from servicekit.ids import utcnow, uuid7
+    from servicekit.testing.contracts import producer_envelope
+
+    moderation = await launch(moderation_definition)
+    runtime = moderation.runtime
+    community, author, reviewer = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    post_id = uuid7()
+    common = {"post_id": str(post_id), "community_id": str(community), "author_id": str(author)}
+    submitted = producer_envelope(
+        "hearth.content.post.submitted.v1",
+        {
+            **common,
+            "title": "低价出售",
+            "body": "加微信",
+            "format": "text",
+            "url": None,
+            "submitted_at": utcnow().isoformat(),
+        },
+    )
+    assert await screening.handle(runtime.db, runtime.tables, submitted)
+    staff = identities.headers(uuid.uuid4(), "operator")
+    r = await moderation.client.get(
+        f"/communities/{community}/queue", params={"kind": "held"}, headers=staff
+    )
+    (entry,) = r.json()["items"]
+    assert entry["item_id"] == str(post_id) and entry["user_id"] == str(author)
+    rejected = producer_envelope(
+        "hearth.content.post.rejected.v1",
+        {
+            **common,
+            "reviewer_id": str(reviewer),
+            "round": 0,
+            "stage": 1,
+            "reason": "advertising",
+            "rejected_at": utcnow().isoformat(),
+        },
+    )
+    assert await held_sync.handle(runtime.db, runtime.tables, rejected)
+    r = await moderation.client.get(f"/queue/{entry['id']}", headers=staff)
+    settled = r.json()
+    assert (settled["status"], settled["decision"], settled["decided_by"]) == (
+        "resolved",
+        "uphold",
+        str(reviewer),
+    )
+    r = await moderation.client.post(
+        f"/queue/{entry['id']}/appeals",
+        json={"text": "It was a price list for members."},
+        headers=identities.headers(author),
+    )
+    assert r.status_code == 201, r.text
+    appeal = r.json()
+    assert appeal["original_actor_id"] == str(reviewer)
+    r = await moderation.client.post(
+        f"/appeals/{appeal['id']}/decision",
+        json={"outcome": "upheld", "reason": "still advertising"},
+        headers=identities.headers(reviewer, "operator"),
+    )
+    assert r.status_code == 403
+    r = await moderation.client.post(
+        f"/appeals/{appeal['id']}/decision",
+        json={"outcome": "upheld", "reason": "still advertising"},
+        headers=staff,
+    )
+    assert r.status_code == 200 and r.json()["outcome"] == "upheld"

@@ -20,6 +20,7 @@ from hearth_moderation.evidence.routes import router as evidence_router
 from hearth_moderation.evidence.scheduler import evidence_purge_loop
 from hearth_moderation.evidence.service import register_section
 from hearth_moderation.items.consumers import items
+from hearth_moderation.queue.consumers import held_sync
 from hearth_moderation.queue.models import EntryKind
 from hearth_moderation.queue.routes import router as queue_router
 from hearth_moderation.queue.service import case_section as queue_section
@@ -66,7 +67,7 @@ definition = ServiceDefinition(
         evidence_router,
         sentiment_router,
     ],
-    consumers=[screening, memberships, items, sentiment],
+    consumers=[screening, memberships, items, sentiment, held_sync],
     default_port=8004,
     background=[
         sanction_expiry,

@@ -22,6 +22,7 @@ from hearth_moderation.queue.events import CaseDecided
 from hearth_moderation.queue.models import (
     BulkDecisionRequest,
     BulkDecisionResult,
+    Decision,
     DecisionRequest,
     EntryKind,
     EntryStatus,
@@ -306,3 +307,35 @@ async def case_section(session: AsyncSession, ref: Any) -> Any:
         )
     ).all()
     return [public(e).model_dump(mode="json") for e in rows]
+
+
+async def settle_held(
+    uow: UnitOfWork,
+    *,
+    item_type: str,
+    item_id: uuid.UUID,
+    decision: Decision,
+    decided_by: uuid.UUID | None,
+    reason: str | None,
+) -> bool:
+    """Resolve the item's open held entry because content's own review decided it (no event:
+    the decision and its event are content's); False if there was none."""
+    result = await uow.session.execute(
+        update(QueueEntry)
+        .where(
+            col(QueueEntry.kind) == EntryKind.held,
+            col(QueueEntry.item_type) == item_type,
+            col(QueueEntry.item_id) == item_id,
+            col(QueueEntry.status) == EntryStatus.open,
+        )
+        .values(
+            status=EntryStatus.resolved,
+            resolved_at=utcnow(),
+            decision=str(decision),
+            decided_by=decided_by,
+            note="decided in content's review",
+            author_reason=reason,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return affected_rows(result) > 0
