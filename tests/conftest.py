@@ -27,8 +27,9 @@ def platform(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> It
         extra_env={
             "HEARTH_CONTENT_PUBLISH_TICK_SECONDS": "0.5",
             "HEARTH_EVENTS_REMINDER_TICK_SECONDS": "0.5",
+            "HEARTH_MODERATION_SANCTION_TICK_SECONDS": "0.5",
         },
-    ).start()
+    ).start(timeout=180)  # six processes migrate at once: slow on a loaded machine
     yield running
     running.stop()
     run_sync(_drop_streams(backends.nats_url, prefix))

@@ -470,3 +470,164 @@ async def test_survey_and_suggestion_routes_refuse_outsiders_muted_and_members(
     for path in (f"/surveys/{survey}", f"/suggestions/{idea}"):
         r = await svc.client.get(path, headers=identities.headers(member))
         assert r.status_code == 200, (path, r.text)
+
+
+# --- Roles refused on moderation's audit, evidence and sentiment routes -----------------------
+# Each route is refused (403 problem) to a plain member of the community and to an outsider;
+# the community-scoped ones admit its moderators (the control), the platform-wide audit routes
+# only platform staff. The walk checks that it covers every such route moderation serves.
+
+
+async def test_moderation_audit_evidence_sentiment_routes_refuse_members(
+    launch: Any, identities: Any
+) -> None:
+    from hearth_moderation.app import definition
+    from hearth_moderation.consumers import memberships
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    community = uuid.uuid4()
+    member, moderator, outsider = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for user, role in ((member, "member"), (moderator, "moderator")):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, role=role)
+        )
+    c, x = community, uuid.uuid4()
+    staff_only = [("GET", "/audit/verify", None), ("GET", "/audit/records", None)]
+    community_routes = [
+        ("GET", f"/communities/{c}/audit", None),
+        ("GET", f"/communities/{c}/evidence", None),
+        ("GET", f"/communities/{c}/evidence/retention", None),
+        ("PUT", f"/communities/{c}/evidence/retention", {"days": 30}),
+        ("GET", f"/communities/{c}/legal-holds", None),
+        ("POST", f"/communities/{c}/legal-holds", {"reason": "court order"}),
+        ("POST", f"/communities/{c}/legal-holds/{x}/release", None),
+        ("POST", f"/communities/{c}/cases/post/{x}/export", None),
+        ("GET", f"/communities/{c}/sentiment", None),
+        ("GET", f"/communities/{c}/sentiment/alerts", None),
+        ("POST", f"/communities/{c}/sentiment/alerts/{x}/acknowledge", {}),
+        ("POST", f"/communities/{c}/sentiment/alerts/{x}/resolve", {}),
+    ]
+    covered = {
+        (m, PARAM.sub("{}", p.replace(str(c), "{community_id}").replace(str(x), "{id}")))
+        for m, p, _ in staff_only + community_routes
+    }
+    served = {
+        (method.upper(), PARAM.sub("{}", path.replace("{item_type}", "post")))
+        for path, ops in svc.app.openapi()["paths"].items()
+        if path.startswith("/audit")
+        or any(
+            f"/{part}" in path
+            for part in ("audit", "evidence", "legal-holds", "cases", "sentiment")
+        )
+        for method in ops
+    }
+    assert served == covered, served ^ covered
+    for method, path, body in staff_only + community_routes:
+        for who in (member, outsider):
+            r = await svc.client.request(method, path, json=body, headers=identities.headers(who))
+            assert r.status_code == 403, (who == member, method, path, r.status_code, r.text)
+            assert r.headers["content-type"] == "application/problem+json"
+    for method, path, _ in staff_only:
+        r = await svc.client.request(method, path, headers=identities.headers(moderator))
+        assert r.status_code == 403, (method, path)
+        r = await svc.client.request(method, path, headers=identities.headers(None, "operator"))
+        assert r.status_code == 200, (method, path, r.text)  # the control: staff get in
+    for method, path, body in community_routes:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(moderator))
+        assert r.status_code != 403, (method, path, r.text)  # the control: moderators get in
+        assert r.status_code < 500, (method, path, r.text)
+
+
+# --- Roles refused on moderation's case routes -------------------------------------------------
+# Every sanction, report, queue and appeal route, called by someone who must be refused: a plain
+# member of the community (403: not its team; not the member concerned), and, for filing a
+# report, a stranger to the community (403). `GET /me/reports` shows only the caller's own.
+
+
+async def test_moderation_case_routes_refuse_members_who_are_not_the_team(
+    launch: Any, identities: Any
+) -> None:
+    from hearth_moderation.app import definition
+    from hearth_moderation.consumers import memberships
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    community = uuid.uuid4()
+    sanctioned, member, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for user in (sanctioned, member):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user)
+        )
+    staff = identities.headers(uuid.uuid4(), "operator")
+    r = await svc.client.post(
+        f"/communities/{community}/sanctions",
+        json={"user_id": str(sanctioned), "level": "mute", "reason": "r"},
+        headers=staff,
+    )
+    sanction = r.json()[0]["id"]
+    r = await svc.client.post(
+        f"/communities/{community}/reports",
+        json={"item_type": "member", "item_id": str(sanctioned), "reason": "spam"},
+        headers=identities.headers(member),
+    )
+    assert r.status_code == 201, r.text
+    entry = r.json()["entry_id"]
+    r = await svc.client.post(
+        f"/sanctions/{sanction}/appeals", json={"text": "t"}, headers=identities.headers(sanctioned)
+    )
+    appeal = r.json()["id"]
+    r = await svc.client.post(
+        f"/queue/{entry}/decision", json={"decision": "uphold"}, headers=staff
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.client.post(
+        f"/communities/{community}/reports",
+        json={"item_type": "member", "item_id": str(member), "reason": "spam"},
+        headers=identities.headers(sanctioned),
+    )
+    open_entry = r.json()["entry_id"]
+
+    c = f"/communities/{community}"
+    calls = [
+        ("GET", f"{c}/sanctions/ladder", None),
+        ("PATCH", f"{c}/sanctions/ladder", {"mute_at": 2}),
+        ("POST", f"{c}/sanctions", {"user_id": str(sanctioned), "reason": "r"}),
+        ("GET", f"{c}/sanctions", None),
+        ("GET", f"{c}/members/{sanctioned}/standing", None),
+        ("GET", f"/sanctions/{sanction}", None),
+        ("POST", f"/sanctions/{sanction}/lift", {"reason": "r"}),
+        ("POST", f"/sanctions/{sanction}/appeals", {"text": "t"}),
+        ("GET", f"{c}/reports/policy", None),
+        ("PATCH", f"{c}/reports/policy", {"hide_threshold": 1}),
+        ("GET", f"{c}/queue", None),
+        ("GET", f"/queue/{open_entry}", None),
+        ("POST", f"/queue/{open_entry}/claim", None),
+        ("POST", f"/queue/{open_entry}/assign", {"assignee_id": str(member)}),
+        ("POST", f"/queue/{open_entry}/decision", {"decision": "dismiss"}),
+        ("POST", f"{c}/queue/decisions", {"entry_ids": [open_entry], "decision": "dismiss"}),
+        ("POST", f"/queue/{entry}/appeals", {"text": "t"}),
+        ("GET", f"/appeals/{appeal}", None),
+        ("POST", f"/appeals/{appeal}/messages", {"body": "b"}),
+        ("POST", f"/appeals/{appeal}/decision", {"outcome": "lifted", "reason": "r"}),
+    ]
+    for method, path, body in calls:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(member))
+        assert r.status_code == 403, ("member", method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    r = await svc.client.post(
+        f"{c}/reports",
+        json={"item_type": "member", "item_id": str(member), "reason": "spam"},
+        headers=identities.headers(stranger),
+    )
+    assert r.status_code == 403, r.text
+    r = await svc.client.get("/me/reports", headers=identities.headers(stranger))
+    assert r.status_code == 200 and r.json()["items"] == []
+    # The controls: the member concerned reads their own sanction and appeal.
+    for path in (f"/sanctions/{sanction}", f"/appeals/{appeal}"):
+        r = await svc.client.get(path, headers=identities.headers(sanctioned))
+        assert r.status_code == 200, (path, r.text)

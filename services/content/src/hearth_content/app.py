@@ -15,6 +15,7 @@ from hearth_content.consumers import memberships, screening
 from hearth_content.discussion import models as discussion_models
 from hearth_content.discussion.routes import router as discussion_router
 from hearth_content.flags.routes import router as flags_router
+from hearth_content.hiding import hiding
 from hearth_content.polls import models as poll_models  # noqa: F401  (tables)
 from hearth_content.polls.loops import poll_closer
 from hearth_content.polls.routes import router as polls_router
@@ -59,7 +60,7 @@ definition = ServiceDefinition(
         surveys_router,
         suggestions_router,
     ],
-    consumers=[memberships, screening],
+    consumers=[memberships, screening, hiding],
     background=[scheduled_publisher, poll_closer, view_flusher],
     default_port=8002,
 )

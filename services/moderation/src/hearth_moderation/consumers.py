@@ -1,5 +1,5 @@
-"""Moderation's subscriptions: every submitted post is screened; members' snapshots feed the
-membership read model that rule management is authorized against.
+"""Moderation's subscriptions: every submitted post and every new or edited comment is
+screened; members' snapshots feed the membership read model that authorization reads.
 
 Payloads are parsed with moderation's own tolerant models (only the fields it needs, extra
 fields ignored), never with the producing service's classes.
@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_moderation import service
+from hearth_moderation.items.models import ItemType
+from hearth_moderation.items.service import item_created
 from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
@@ -36,6 +38,7 @@ class MembershipSnapshotV1(BaseModel):
     status: str
     muted_until: datetime | None = None
     joined_at: datetime
+    tier: str | None = None
     version: int
 
 
@@ -58,6 +61,7 @@ class PostSubmittedV1(BaseModel):
     title: str = ""
     body: str = ""
     round: int = 0
+    submitted_at: datetime | None = None
 
 
 @screening.handles("hearth.content.post.submitted.v1")
@@ -65,6 +69,20 @@ async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
     """Screen the post against the banned terms and announce the decision."""
     data: PostSubmittedV1 = envelope.payload(PostSubmittedV1)
     settings = settings_of(runtime_of(session), ModerationSettings)
+    if data.submitted_at is not None:
+        # The items read model has the post before its verdict is audited (its evidence
+        # snapshot needs it); the items consumer merges the same fact again, idempotently.
+        await item_created(
+            session,
+            item_type=ItemType.post,
+            item_id=data.post_id,
+            community_id=data.community_id,
+            author_id=data.author_id,
+            created_at=data.submitted_at,
+            title=data.title,
+            text=data.body,
+            round=data.round,
+        )
     await service.screen_post(
         uow=handler_uow(session),
         post_id=data.post_id,
@@ -75,4 +93,34 @@ async def on_post_submitted(session: AsyncSession, envelope: Envelope) -> None:
         round=data.round,
         platform=platform_rules(settings.banned_terms),
         source_event_id=envelope.id,
+    )
+
+
+class CommentWrittenV1(BaseModel):
+    """What moderation reads from hearth.content.comment.created.v1 and comment.edited.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    comment_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID | None = None
+    body: str = ""
+
+
+@screening.handles("hearth.content.comment.created.v1", payload=CommentWrittenV1)
+@screening.handles("hearth.content.comment.edited.v1", payload=CommentWrittenV1)
+async def on_comment_written(
+    session: AsyncSession, envelope: Envelope, data: CommentWrittenV1
+) -> None:
+    """Screen a new or edited comment and announce the verdict (`target_type` comment)."""
+    settings = settings_of(runtime_of(session), ModerationSettings)
+    await service.screen_comment(
+        uow=handler_uow(session),
+        comment_id=data.comment_id,
+        community_id=data.community_id,
+        author_id=data.author_id,
+        body=data.body,
+        platform=platform_rules(settings.banned_terms),
+        source_event_id=envelope.id,
+        edited=envelope.type.endswith(".edited.v1"),
     )

@@ -54,6 +54,10 @@ class RuleSetPublished(Event):
 class SanctionApplied(Event):
     """A sanction on the ladder (warning → mute → removal) was applied to a community member.
 
+    Superseded by `sanction.applied.v2` (hearth_moderation.sanctions.events: adds `ban`, the
+    moderator, the item and the member's notice); moderation no longer publishes v1, and its
+    consumers read both while old events may still be delivered.
+
     `evidence_ref` points at moderation's record (report, screening, decision) that justifies it;
     members keeps it on the membership so that a removal is never silent or unexplained.
     """

@@ -46,6 +46,10 @@ class Screening(ModerationModel, table=True):
     __table_args__ = (
         UniqueConstraint("target_type", "target_id", name="uq_screening_target"),
         Index("ix_screenings_community_id_id", "community_id", "id"),
+        # Flood limits: one member's screenings in a community, by time.
+        Index("ix_screenings_author_time", "community_id", "author_id", "screened_at"),
+        # Duplicates across communities: the same normalized text, by time.
+        Index("ix_screenings_digest_time", "text_digest", "screened_at"),
     )
 
     id: uuid.UUID = Field(default_factory=uuid7, primary_key=True)
@@ -73,6 +77,8 @@ class Screening(ModerationModel, table=True):
     tags: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
+    # SHA-256 of the text's compact normalized form (duplicate detection across communities).
+    text_digest: str | None = Field(default=None, max_length=64)
 
 
 class ScreeningPublic(ModerationModel):
@@ -133,9 +139,17 @@ class Membership(ModerationModel, table=True):
     status: str | None = Field(default=None, max_length=40)
     muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    tier: str | None = Field(default=None, max_length=40)  # reporter weight, stricter screening
     # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 # Community roles that manage rules (with platform staff).
 RULE_MANAGERS = frozenset({"owner", "admin", "moderator"})
+
+
+# Sub-domain tables, imported last (they subclass ModerationModel): the registry holds them all.
+from hearth_moderation.audit import models as _audit_models  # noqa: E402, F401
+from hearth_moderation.evidence import models as _evidence_models  # noqa: E402, F401
+from hearth_moderation.items import models as _items_models  # noqa: E402, F401
+from hearth_moderation.sentiment import models as _sentiment_models  # noqa: E402, F401

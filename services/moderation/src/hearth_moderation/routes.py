@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, cast
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from hearth_moderation import service
 from hearth_moderation.models import RuleSetVersionPublic, ScreeningDecision, ScreeningPublic
 from hearth_moderation.rules import RuleSetDraft
 from hearth_moderation.settings import ModerationSettings, platform_rules
-from servicekit.deps import UnitOfWorkDep
+from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, StaffDep
 from servicekit.pagination import Page, PageDep, make_page
+from servicekit.runtime import settings_of
 from servicekit.types import CleanInput
 
 router = APIRouter(tags=["screenings"])
@@ -90,9 +91,8 @@ async def get_screening(
     return ScreeningPublic.model_validate(screening, from_attributes=True)
 
 
-def _platform(request: Request) -> RuleSetDraft:
-    settings = cast(ModerationSettings, request.app.state.settings)
-    return platform_rules(settings.banned_terms)
+def _platform(runtime: RuntimeDep) -> RuleSetDraft:
+    return platform_rules(settings_of(runtime, ModerationSettings).banned_terms)
 
 
 @rules_router.get("/communities/{community_id}/rules")
@@ -133,7 +133,7 @@ async def dry_run(
     body: DryRunRequest,
     uow: UnitOfWorkDep,
     actor: CurrentPrincipal,
-    request: Request,
+    runtime: RuntimeDep,
 ) -> DryRunResult:
     """Screen sample text against a draft rule set and show each hit; nothing is stored."""
     version, result = await service.dry_run(
@@ -141,7 +141,7 @@ async def dry_run(
         community_id=community_id,
         text=body.text,
         rules=body.rules,
-        platform=_platform(request),
+        platform=_platform(runtime),
         actor=actor,
     )
     return DryRunResult(

@@ -77,6 +77,34 @@ class DetectorRule(_Rule):
     detector: Detector
 
 
+class FloodRule(_Rule):
+    """More than `max_items` posts and comments by one member within `per_seconds` is a hit."""
+
+    max_items: int = Field(default=5, ge=1, le=1000)
+    per_seconds: int = Field(default=60, ge=1, le=86400)
+
+
+class DuplicateRule(_Rule):
+    """The same text (normalized, at least `min_length` characters) already screened in another
+    community within `window_seconds` is a hit: one message spread across communities."""
+
+    window_seconds: int = Field(default=3600, ge=1, le=30 * 86400)
+    min_length: int = Field(default=20, ge=1, le=10000)
+
+
+class NewcomerRule(BaseModel):
+    """Stricter screening for members who joined less than `joined_within_days` ago or whose
+    tier is in `tiers`: `detectors` apply to them too, and every milder hit becomes `action`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    joined_within_days: int | None = Field(default=7, ge=1, le=3650)
+    tiers: list[str] = Field(default_factory=list, max_length=20)
+    detectors: list[Detector] = Field(default_factory=list, max_length=20)
+    action: Action = Action.require_approval
+    reason: str | None = Field(default=None, max_length=60)
+
+
 class RuleSetDraft(BaseModel):
     """A rule set as a moderator writes it (also what the dry run takes)."""
 
@@ -89,3 +117,7 @@ class RuleSetDraft(BaseModel):
     allowed_domains: list[str] = Field(default_factory=list, max_length=500)
     # Whether the platform's default watched words apply too (on unless a community opts out).
     include_platform_defaults: bool = True
+    # Behaviour rules, off unless set: flood limits, duplicates across communities, newcomers.
+    flood: FloodRule | None = None
+    duplicates: DuplicateRule | None = None
+    newcomers: NewcomerRule | None = None

@@ -23,7 +23,10 @@ from hearth_moderation.models import (
     TargetType,
 )
 from hearth_moderation.normalize import plain
+from hearth_moderation.queue.models import EntryKind
+from hearth_moderation.queue.service import open_entry
 from hearth_moderation.rules import Action, RuleSetDraft
+from hearth_moderation.screening import behaviour
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.pagination import PageParams, after_id
@@ -50,7 +53,62 @@ async def screen_post(
     round: int = 0,
 ) -> Screening | None:
     """Screen each submission round of a post once and announce the verdict; None if done."""
-    existing = await _screening_of(uow, TargetType.post, post_id)
+    return await screen_target(
+        uow=uow,
+        target_type=TargetType.post,
+        target_id=post_id,
+        community_id=community_id,
+        author_id=author_id,
+        text=f"{title}\n{body}",
+        platform=platform,
+        source_event_id=source_event_id,
+        round=round,
+    )
+
+
+async def screen_comment(
+    *,
+    uow: UnitOfWork,
+    comment_id: uuid.UUID,
+    community_id: uuid.UUID,
+    author_id: uuid.UUID | None,
+    body: str,
+    platform: RuleSetDraft,
+    source_event_id: uuid.UUID,
+    edited: bool,
+) -> Screening | None:
+    """Screen a new comment (round 0) or an edit of it (the next round); None if done."""
+    round = 0
+    if edited:
+        existing = await _screening_of(uow, TargetType.comment, comment_id)
+        round = (existing.round + 1) if existing is not None else 1
+    return await screen_target(
+        uow=uow,
+        target_type=TargetType.comment,
+        target_id=comment_id,
+        community_id=community_id,
+        author_id=author_id,
+        text=body,
+        platform=platform,
+        source_event_id=source_event_id,
+        round=round,
+    )
+
+
+async def screen_target(
+    *,
+    uow: UnitOfWork,
+    target_type: TargetType,
+    target_id: uuid.UUID,
+    community_id: uuid.UUID,
+    author_id: uuid.UUID | None,
+    text: str,
+    platform: RuleSetDraft,
+    source_event_id: uuid.UUID | None = None,
+    round: int = 0,
+) -> Screening | None:
+    """Screen one round of a post or comment once and announce the verdict; None if done."""
+    existing = await _screening_of(uow, target_type, target_id)
     if existing is not None and existing.round >= round:
         return None  # a redelivered or re-announced submission must not screen (or announce) twice
     if existing is not None:
@@ -61,15 +119,28 @@ async def screen_post(
     current = await current_rule_set(uow=uow, community_id=community_id)
     version = current.version if current is not None else 0
     matcher = matcher_for(community_id, current, platform)
-    result = matcher.screen(f"{title}\n{body}")
+    result = matcher.screen(text)
+    draft = RuleSetDraft.model_validate(current.rules) if current is not None else None
+    digest = behaviour.digest(text)
+    if draft is not None:
+        result = await behaviour.apply(
+            uow,
+            draft=draft,
+            result=result,
+            text=text,
+            digest=digest,
+            community_id=community_id,
+            author_id=author_id,
+            key=(community_id, version),
+        )
     held = result.verdict in _HOLDING
     screening = Screening(
-        target_type=TargetType.post,
-        target_id=post_id,
+        target_type=target_type,
+        target_id=target_id,
         community_id=community_id,
         author_id=author_id,
         decision=ScreeningDecision.held if held else ScreeningDecision.approved,
-        matched_terms=sorted({plain(h.text) for h in result.hits}),  # as normalized
+        matched_terms=sorted({plain(h.text) for h in result.hits if h.text}),  # as normalized
         reasons=result.reasons,
         source_event_id=source_event_id,
         round=round,
@@ -77,15 +148,27 @@ async def screen_post(
         verdict=result.verdict,
         hits=[h.as_dict() for h in result.hits],
         tags=result.tags,
+        text_digest=digest,
     )
     # If a concurrent delivery inserts the same target first, the unique constraint fails this
     # transaction, the message is retried, and the retry finds the screening above.
     uow.session.add(screening)
+    if held:
+        await open_entry(
+            uow,
+            community_id=community_id,
+            kind=EntryKind.held,
+            item_type=str(target_type),
+            item_id=target_id,
+            user_id=author_id,
+            ref_id=screening.id,
+            reasons=screening.reasons,
+        )
     await uow.record(
         ScreeningCompleted(
             screening_id=screening.id,
             target_type=screening.target_type,
-            target_id=post_id,
+            target_id=target_id,
             community_id=community_id,
             author_id=author_id,
             decision=screening.decision,
@@ -97,7 +180,7 @@ async def screen_post(
             tags=result.tags,
             censored_text=result.censored,
         ),
-        subject=str(post_id),
+        subject=str(target_id),
     )
     return screening
 

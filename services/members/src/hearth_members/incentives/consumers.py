@@ -35,7 +35,7 @@ class MemberFact(BaseModel):
 
 
 class SanctionFact(MemberFact):
-    """moderation.sanction.applied.v1, the fields points need."""
+    """moderation.sanction.applied.v1/v2, the fields points need."""
 
     level: str = "warning"
 
@@ -86,6 +86,7 @@ async def checked_in(session: AsyncSession, envelope: Envelope) -> None:
 
 
 @points.handles("hearth.moderation.sanction.applied.v1")
+@points.handles("hearth.moderation.sanction.applied.v2")
 async def sanction_applied(session: AsyncSession, envelope: Envelope) -> None:
     """Points taken for a sanction (the balance stops at zero)."""
     fact: SanctionFact = envelope.payload(SanctionFact)

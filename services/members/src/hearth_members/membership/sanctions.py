@@ -130,47 +130,14 @@ async def ban_member(
     if membership is not None and membership.status == MembershipStatus.active:
         check_over(actor, role, Action.ban_member, membership.role)
         refuse_owner(community, membership)
-    if membership is None:
-        membership = Membership(community_id=community_id, user_id=user_id)
-    now = utcnow()
-    membership.status = MembershipStatus.banned
-    membership.role = CommunityRole.member
-    membership.ended_at = now
-    membership.end_reason = data.reason
-    membership.ended_by = actor.subject
-    membership.evidence_ref = data.evidence_ref
-    uow.session.add(membership)
-    try:
-        await uow.session.flush()
-    except IntegrityError as exc:  # the person joined (or was banned) at the same moment
-        await uow.session.rollback()
-        raise conflict("membership-race", "the membership changed meanwhile; retry") from exc
-    await uow.record(
-        MemberBanned(
-            community_id=community_id,
-            user_id=user_id,
-            banned_by=actor.subject,
-            reason=data.reason,
-            banned_at=now,
-        ),
-        subject=str(community_id),
-    )
-    await notify(
-        uow=uow,
-        user_id=user_id,
-        kind="member.banned",
-        title=f"You were banned from {community.name}",
-        body=data.reason,
-        community_id=community_id,
-    )
-    audit(
-        uow=uow,
+    membership = await ban_membership(
+        uow,
+        community,
+        membership,
+        user_id,
         actor_id=actor.subject,
-        action="member.banned",
-        target_type="user",
-        target_id=user_id,
-        community_id=community_id,
         reason=data.reason,
+        evidence_ref=data.evidence_ref,
     )
     await uow.commit()
     return membership
@@ -297,4 +264,102 @@ async def mute_member(
         body=f"{reason} (until {until:%Y-%m-%d %H:%M} UTC)",  # type: ignore[str-format]
         community_id=community.id,
         data={"muted_until": str(until)},
+    )
+
+
+async def ban_membership(
+    uow: UnitOfWork,
+    community: Community,
+    membership: Membership | None,
+    user_id: uuid.UUID,
+    *,
+    actor_id: uuid.UUID | None,
+    reason: str,
+    evidence_ref: str | None,
+) -> Membership:
+    """Ban a person (status, event, notice, audit) inside the caller's transaction."""
+    if membership is None:
+        membership = Membership(community_id=community.id, user_id=user_id)
+    now = utcnow()
+    membership.status = MembershipStatus.banned
+    membership.role = CommunityRole.member
+    membership.ended_at = now
+    membership.end_reason = reason
+    membership.ended_by = actor_id
+    membership.evidence_ref = evidence_ref
+    uow.session.add(membership)
+    try:
+        await uow.session.flush()
+    except IntegrityError as exc:  # the person joined (or was banned) at the same moment
+        await uow.session.rollback()
+        raise conflict("membership-race", "the membership changed meanwhile; retry") from exc
+    await uow.record(
+        MemberBanned(
+            community_id=community.id,
+            user_id=user_id,
+            banned_by=actor_id or SYSTEM_ACTOR,
+            reason=reason,
+            banned_at=now,
+        ),
+        subject=str(community.id),
+    )
+    await notify(
+        uow=uow,
+        user_id=user_id,
+        kind="member.banned",
+        title=f"You were banned from {community.name}",
+        body=reason,
+        community_id=community.id,
+        data={"evidence_ref": evidence_ref} if evidence_ref else {},
+    )
+    audit(
+        uow=uow,
+        actor_id=actor_id or SYSTEM_ACTOR,
+        action="member.banned",
+        target_type="user",
+        target_id=user_id,
+        community_id=community.id,
+        reason=reason,
+        details={"evidence_ref": evidence_ref} if evidence_ref else {},
+    )
+    return membership
+
+
+async def unmute_member(
+    uow: UnitOfWork,
+    community: Community,
+    membership: Membership,
+    *,
+    until: object,
+    reason: str,
+    sanction_id: uuid.UUID | None,
+) -> None:
+    """End (or shorten to `until`) a mute, publish it, tell the member (caller commits)."""
+    now = utcnow()
+    ends = until if until is not None and until > now else None  # type: ignore[operator]
+    membership.muted_until = ends  # type: ignore[assignment]
+    uow.session.add(membership)
+    await uow.record(
+        MemberMuted(
+            community_id=community.id,
+            user_id=membership.user_id,
+            muted_until=ends or now,  # type: ignore[arg-type]
+            reason=reason,
+            sanction_id=sanction_id,
+            muted_at=now,
+        ),
+        subject=str(community.id),
+    )
+    await notify(
+        uow=uow,
+        user_id=membership.user_id,
+        kind="sanction.unmuted",
+        title=(
+            f"Your mute in {community.name} was shortened"
+            if ends
+            else f"You may post in {community.name} again"
+        ),
+        body=f"{reason} (until {ends:%Y-%m-%d %H:%M} UTC)" if ends else reason,  # type: ignore[str-format]
+        community_id=community.id,
+        data={"muted_until": str(ends) if ends else None, "sanction_id": str(sanction_id)},
     )

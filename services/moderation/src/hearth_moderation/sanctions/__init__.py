@@ -1,0 +1,1 @@
+"""The sanction ladder: warning points that expire, mutes, removals, bans, their lifting."""

@@ -1,0 +1,1 @@
+"""Screening additions: behaviour rules on top of the matcher (flood, duplicates, newcomers)."""
