@@ -161,19 +161,24 @@ async def reveal_draw(uow: UnitOfWork, *, draw_id: uuid.UUID, actor: Principal) 
 async def redraw(
     uow: UnitOfWork, *, draw_id: uuid.UUID, registration_id: uuid.UUID, actor: Principal
 ) -> DrawPublic:
-    """Replace an absent winner: the same prize's stream continues (recorded, verifiable)."""
+    """Replace an absent winner: each prize's stream continues (recorded, verifiable)."""
     draw, _ = await _draw_for_organiser(uow, draw_id, actor)
     await _claim(uow, draw_id, DrawState.revealed, DrawState.revealed)
     draw = await _draw(uow, draw_id, fresh=True)
     winners = await _winners(uow, draw_id)
-    gone = next((w for w in winners if w.registration_id == registration_id and not w.absent), None)
-    if gone is None:
+    # The absent person loses every win they hold; each prize is re-drawn once for them.
+    gone = [w for w in winners if w.registration_id == registration_id and not w.absent]
+    if not gone:
         raise conflict("not-a-present-winner", "that registration is not a present winner")
-    gone.absent = True
-    uow.session.add(gone)
+    for win in gone:
+        win.absent = True
+        uow.session.add(win)
     draw.redraws = [
         *draw.redraws,
-        {"prize_id": str(gone.prize_id), "absent_registration_id": str(registration_id)},
+        *(
+            {"prize_id": str(win.prize_id), "absent_registration_id": str(registration_id)}
+            for win in gone
+        ),
     ]
     uow.session.add(draw)
     picks = await _replay(uow, draw)

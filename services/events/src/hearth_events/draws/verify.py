@@ -20,8 +20,9 @@ The algorithm (`hearth-draw-v1`), which the events service itself runs to pick w
    stream; reject it while x >= 2^64 - (2^64 mod n) (so every index is equally likely);
    otherwise the winner is pool[x mod n]. The prize's places are filled one after another,
    then the next prize's; a prize with an empty pool stops short.
-4. A re-draw for an absent winner marks them absent and fills one place of the same prize
-   from the same stream, continuing where it stopped; re-draws are replayed in their
+4. A re-draw for an absent winner marks them absent (they win nothing more) and fills one
+   place of the same prize from the same stream, continuing where it stopped; someone absent
+   who won several prizes gets one re-draw per prize. Re-draws are replayed in their
    published order.
 
 This script checks the commitment, the list's digest, and that the winners recomputed from
@@ -115,10 +116,16 @@ def run(
         for _ in range(int(prize["count"])):
             if not fill(str(prize["id"]), None):
                 break
+    replaced: set[tuple[str, str]] = set()
     for redraw in redraws:
         prize_id, gone = str(redraw["prize_id"]), str(redraw["absent_registration_id"])
-        if prize_id not in streams or gone not in won_prize[prize_id] or gone in absent:
+        if (
+            prize_id not in streams
+            or gone not in won_prize[prize_id]
+            or (prize_id, gone) in replaced
+        ):
             raise ValueError(f"re-draw for {gone}, who is not a present winner of {prize_id}")
+        replaced.add((prize_id, gone))
         absent.add(gone)
         fill(prize_id, gone)
     return winners
