@@ -101,6 +101,7 @@ async def code_for(
 ) -> tuple[Registration, str]:
     """The caller's check-in code for their confirmed seat (409 without one)."""
     activity = await access.activity_of(uow.session, activity_id)
+    await access.require_member(uow.session, activity, actor)
     registration = await _registration_of(uow, activity.id, actor.subject)
     if registration is None or registration.status != RegistrationStatus.confirmed:
         raise conflict("no-confirmed-seat", "only a confirmed seat has a check-in code")
