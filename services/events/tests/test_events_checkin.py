@@ -266,3 +266,20 @@ async def test_two_walk_ins_for_the_last_seat(
         return pending == 0
 
     await eventually(settled)
+
+
+def test_codes_verify_under_any_key_of_the_ring_and_bind_the_activity() -> None:
+    """A key rollover keeps old codes valid; a code never verifies for another activity."""
+    from hearth_events.checkin import codes
+
+    activity, registration, user = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    old = codes.CodeKeys(keys=[b"old-key"])
+    rolled = codes.CodeKeys(keys=[b"new-key", b"old-key"])
+    code = codes.issue(old, activity_id=activity, registration_id=registration, user_id=user)
+    assert codes.read(rolled, code, activity_id=activity) == (registration, user)
+    assert codes.read(rolled, code, activity_id=uuid.uuid4()) is None
+    assert codes.read(codes.CodeKeys(keys=[b"new-key"]), code, activity_id=activity) is None
+    assert (
+        codes.issue(rolled, activity_id=activity, registration_id=registration, user_id=user)
+        != code
+    )

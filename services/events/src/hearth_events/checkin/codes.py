@@ -12,13 +12,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hearth_events.settings import EventsSettings
+from servicekit.problems import Problem
 from servicekit.runtime import Key, ServiceRuntime, extension, settings_of
+
+log = logging.getLogger(__name__)
 
 MAC_BYTES = 16
 DOMAIN = b"hearth.checkin.v1"
@@ -38,7 +42,8 @@ def _keys_from(settings: EventsSettings) -> CodeKeys:
     keys = [k.get_secret_value().encode() for k in settings.checkin_keys if k.get_secret_value()]
     if not keys:
         if settings.environment == "production":
-            raise RuntimeError("HEARTH_EVENTS_CHECKIN_KEYS must be set in production")
+            log.error("HEARTH_EVENTS_CHECKIN_KEYS is not set: no check-in codes in production")
+            raise Problem(503, "unavailable", "Unavailable", "check-in codes are not configured")
         keys = [secrets.token_bytes(32)]  # development and tests: a key per process
     return CodeKeys(keys=keys)
 
