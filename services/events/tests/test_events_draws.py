@@ -331,3 +331,53 @@ async def test_draw_tiers_decide_eligibility(
     assert proof["eligible"] == [regs[users[0]]]
     r = await events.client.post(f"{url}/reveal", headers=staff)
     assert [w["registration_id"] for w in r.json()["winners"]] == [regs[users[0]]]
+
+
+def test_the_verifier_fetches_a_proof_url_with_a_header(tmp_path: Path) -> None:
+    """`verify-draw <url> -H 'Authorization: …'`, as a participant fetches a proof."""
+    import http.server
+    import threading
+
+    seed = bytes(range(32))
+    eligible = [f"0190a000-0000-7000-8000-00000000000{i}" for i in range(1, 6)]
+    prizes = [{"id": "0190b000-0000-7000-8000-000000000001", "name": "Book", "count": 2}]
+    proof = {
+        "algorithm": verify.ALGORITHM,
+        "commitment": verify.commitment_of(seed),
+        "eligible_sha256": verify.list_digest(eligible),
+        "eligible": eligible,
+        "seed": seed.hex(),
+        "allow_multiple_wins": False,
+        "prizes": prizes,
+        "redraws": [],
+        "winners": verify.run(
+            seed=seed, eligible=eligible, prizes=prizes, allow_multiple_wins=False
+        ),
+    }
+    body = json.dumps(proof).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            ok = self.headers.get("Authorization") == "Bearer t0ken"
+            self.send_response(200 if ok else 401)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body if ok else b"{}")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/api/events/draws/x/proof"
+        command = [sys.executable, "-S", str(VERIFIER), url, "-H", "Authorization: Bearer t0ken"]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "OK: 2 winners" in result.stdout
+        refused = subprocess.run(
+            [sys.executable, "-S", str(VERIFIER), url], capture_output=True, text=True, timeout=60
+        )
+        assert refused.returncode == 2 and "401" in refused.stdout  # no header: no proof
+    finally:
+        server.shutdown()

@@ -187,7 +187,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("proof", help="a proof file or URL (GET /draws/{id}/proof)")
     parser.add_argument("-H", "--header", action="append", default=[], help="'Name: value'")
     args = parser.parse_args(argv)
-    proof = load(args.proof, args.header)
+    try:
+        proof = load(args.proof, args.header)
+    except (OSError, ValueError) as error:  # URLError/HTTPError are OSErrors; bad JSON a ValueError
+        print(f"FAIL: cannot read the proof {args.proof}: {error}")
+        return 2
     problems = verify(proof)
     for problem in problems:
         print(f"FAIL: {problem}")
