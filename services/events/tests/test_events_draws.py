@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import subprocess
@@ -381,3 +382,50 @@ def test_the_verifier_fetches_a_proof_url_with_a_header(tmp_path: Path) -> None:
         assert refused.returncode == 2 and "401" in refused.stdout  # no header: no proof
     finally:
         server.shutdown()
+
+
+async def test_racing_commits_and_reveals_end_with_one_of_each(
+    any_database_url: str, launch, identities: Identities, directory
+) -> None:
+    from hearth_events.app import definition
+
+    events = await launch(definition, database_url=any_database_url)
+    community_id, users = await directory.community(events, members=4)
+    staff = identities.headers(OPERATOR, "operator")
+    starts = utcnow() + timedelta(minutes=30)
+    r = await events.client.post(
+        "/activities",
+        json={
+            "community_id": str(community_id),
+            "title": "Race",
+            "kind": "other",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            "capacity": 10,
+        },
+        headers=staff,
+    )
+    activity = r.json()
+    for user in users:
+        await events.client.post(
+            f"/activities/{activity['id']}/registrations", headers=identities.headers(user)
+        )
+    r = await events.client.post(
+        f"/activities/{activity['id']}/draws",
+        json={"title": "R", "checked_in_only": False, "prizes": [{"name": "P", "count": 2}]},
+        headers=staff,
+    )
+    url = f"/draws/{r.json()['id']}"
+    edits = [events.client.patch(url, json={"title": "late"}, headers=staff) for _ in range(3)]
+    commits = [events.client.post(f"{url}/commit", headers=staff) for _ in range(3)]
+    responses = await asyncio.gather(*commits, *edits)
+    assert sorted(r.status_code for r in responses[:3]) == [200, 409, 409], [
+        r.text for r in responses
+    ]
+    assert all(r.status_code in (200, 409) for r in responses[3:])
+    reveals = await asyncio.gather(
+        *(events.client.post(f"{url}/reveal", headers=staff) for _ in range(3))
+    )
+    assert sorted(r.status_code for r in reveals) == [200, 409, 409], [r.text for r in reveals]
+    r = await events.client.get(url, headers=staff)
+    assert r.json()["state"] == "revealed" and len(r.json()["winners"]) == 2
