@@ -631,3 +631,116 @@ async def test_moderation_case_routes_refuse_members_who_are_not_the_team(
     for path in (f"/sanctions/{sanction}", f"/appeals/{appeal}"):
         r = await svc.client.get(path, headers=identities.headers(sanctioned))
         assert r.status_code == 200, (path, r.text)
+
+
+# --- Roles refused on the events context's day-of-activity routes ----------------------------
+# Check-in, draws and Q&A (hearth_events.checkin / draws / questions), called on a real activity
+# with a seat, a question and a draw: a stranger to the community gets a 403 on every route; a
+# plain member a 403 on every organiser route; a muted member a 403 naming the mute's end on
+# what needs a voice (ask, vote, register).
+
+
+async def test_activity_day_routes_refuse_strangers_members_and_the_muted(
+    launch: Any, identities: Any
+) -> None:
+    from datetime import timedelta
+
+    from hearth_events.app import definition
+    from hearth_events.consumers import memberships
+    from servicekit.ids import utcnow
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, muted, stranger = (uuid.uuid4() for _ in range(4))
+    community = uuid.uuid4()
+    until = utcnow() + timedelta(hours=1)
+    for user, state in ((owner, {"role": "owner"}), (member, {}), (muted, {})):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, **state)
+        )
+    staff = identities.headers(uuid.uuid4(), "operator")
+    starts = utcnow() + timedelta(minutes=30)
+    r = await svc.client.post(
+        "/activities",
+        json={
+            "community_id": str(community),
+            "title": "Day",
+            "kind": "meetup",
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=1)).isoformat(),
+            "capacity": 10,
+        },
+        headers=staff,
+    )
+    activity = r.json()["id"]
+    for user in (member, muted):
+        r = await svc.client.post(
+            f"/activities/{activity}/registrations", headers=identities.headers(user)
+        )
+        assert r.status_code == 201, r.text
+    r = await svc.client.post(
+        f"/activities/{activity}/questions", json={"text": "Q"}, headers=identities.headers(member)
+    )
+    question = r.json()["id"]
+    r = await svc.client.post(
+        f"/activities/{activity}/draws",
+        json={"title": "D", "prizes": [{"name": "P", "count": 1}]},
+        headers=staff,
+    )
+    draw = r.json()["id"]
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.membership(community, muted, muted_until=until)
+    )
+    code = f"/activities/{activity}/registrations/me/check-in-code"
+    member_routes = [
+        ("GET", code, None),
+        ("GET", f"{code}/qr.png", None),
+        ("GET", f"{code}/qr.svg", None),
+        ("GET", f"/activities/{activity}/check-in-policy", None),
+        ("GET", f"/activities/{activity}/draws", None),
+        ("GET", f"/draws/{draw}", None),
+        ("GET", f"/draws/{draw}/proof", None),
+        ("GET", f"/activities/{activity}/questions", None),
+        ("GET", f"/activities/{activity}/qa-policy", None),
+    ]
+    voice_routes = [
+        ("POST", f"/activities/{activity}/questions", {"text": "Q"}),
+        ("PUT", f"/questions/{question}/vote", None),
+        ("DELETE", f"/questions/{question}/vote", None),
+        ("POST", f"/activities/{activity}/registrations", None),
+    ]
+    organiser_routes = [
+        ("POST", f"/activities/{activity}/check-ins", {"user_id": str(member)}),
+        ("GET", f"/activities/{activity}/check-ins", None),
+        ("PUT", f"/activities/{activity}/check-in-policy", {"walk_ins": True}),
+        (
+            "POST",
+            f"/activities/{activity}/draws",
+            {"title": "D", "prizes": [{"name": "P", "count": 1}]},
+        ),
+        ("PATCH", f"/draws/{draw}", {"title": "E"}),
+        ("POST", f"/draws/{draw}/commit", None),
+        ("POST", f"/draws/{draw}/reveal", None),
+        ("POST", f"/draws/{draw}/redraws", {"registration_id": str(uuid.uuid4())}),
+        ("POST", f"/draws/{draw}/complete", None),
+        ("PATCH", f"/questions/{question}", {"pinned": True}),
+        ("PUT", f"/activities/{activity}/qa-policy", {"anonymous_allowed": True}),
+    ]
+    for method, path, body in member_routes + voice_routes + organiser_routes:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(stranger))
+        assert r.status_code == 403, ("stranger", method, path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+    for method, path, body in organiser_routes:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(member))
+        assert r.status_code == 403, ("member", method, path, r.status_code, r.text)
+    for method, path, body in voice_routes:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(muted))
+        assert r.status_code == 403 and r.json()["muted_until"], ("muted", method, path, r.text)
+    # The controls: the member reaches every member route, the owner an organiser route.
+    for method, path, body in member_routes:
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(member))
+        assert r.status_code == 200, ("member", method, path, r.status_code, r.text)
+    r = await svc.client.get(f"/activities/{activity}/check-ins", headers=identities.headers(owner))
+    assert r.status_code == 200, r.text

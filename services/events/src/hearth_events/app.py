@@ -6,13 +6,21 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from hearth_events import models
+from hearth_events import models, service
+from hearth_events.checkin.routes import router as checkin_router
+from hearth_events.checkin.service import record_no_shows
 from hearth_events.consumers import memberships
+from hearth_events.draws.routes import router as draws_router
+from hearth_events.questions.routes import router as questions_router
 from hearth_events.routes import router
 from hearth_events.scheduler import reminder_scheduler
 from hearth_events.settings import EventsSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
+
+# Seam: ending an activity settles its no-shows in the same transaction (checkin builds on
+# activities, so service.py does not import it).
+service.on_ended(record_no_shows)
 
 definition = ServiceDefinition(
     context="events",
@@ -22,7 +30,7 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_events.app:create_app",
-    routers=[router],
+    routers=[router, checkin_router, draws_router, questions_router],
     consumers=[memberships],
     background=[reminder_scheduler],
     default_port=8003,

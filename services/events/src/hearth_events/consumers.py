@@ -30,6 +30,8 @@ class MembershipSnapshotData(BaseModel):
     role: str
     status: str
     joined_at: datetime
+    muted_until: datetime | None = None
+    tier: str | None = None
     version: int
 
 

@@ -56,26 +56,6 @@ class RegistrationReminderDue(Event):
     due_at: datetime
 
 
-@event_type("events.attendance.checked_in.v1")
-class AttendanceCheckedIn(Event):
-    """A registered member checked in at an activity."""
-
-    activity_id: uuid.UUID
-    community_id: uuid.UUID
-    user_id: uuid.UUID
-    checked_in_at: datetime
-
-
-@event_type("events.attendance.no_show.v1")
-class AttendanceNoShow(Event):
-    """A member with a confirmed seat did not check in before the activity ended."""
-
-    activity_id: uuid.UUID
-    community_id: uuid.UUID
-    user_id: uuid.UUID
-    activity_ended_at: datetime
-
-
 @event_type("events.activity.state_changed.v1")
 class ActivityStateChanged(Event):
     """An activity moved along its lifecycle (draft → published → … → summarized, or cancelled)."""

@@ -70,6 +70,9 @@ class CommunityMembership(EventsModel, table=True):
     role: str | None = Field(default=None, max_length=40)
     status: str | None = Field(default=None, max_length=40)
     joined_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # Muted members may not register, ask or vote (checkin/access.py); the tier decides draws.
+    muted_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    tier: str | None = Field(default=None, max_length=40)
     # The snapshot's version: only a newer snapshot replaces the row (servicekit.readmodel).
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_events import lifecycle
+from hearth_events.checkin.access import refuse_muted
 from hearth_events.events import (
     ActivityPublished,
     ActivityStateChanged,
@@ -126,6 +127,7 @@ async def register(
     activity = await _activity(uow, activity_id)
     if not await _is_active_member(uow.session, activity.community_id, actor.subject):
         raise forbidden("only active members of the community may register")
+    await _refuse_muted(uow.session, activity.community_id, actor.subject)
     existing = await _registration(uow, activity_id, actor.subject)
     if existing is not None and existing.status != RegistrationStatus.cancelled:
         return existing, False
@@ -277,6 +279,9 @@ async def transition(
         ),
         subject=str(activity.id),
     )
+    if to == ActivityState.ended:
+        for hook in _ENDED_HOOKS:  # e.g. no-shows (checkin), in this same transaction
+            await hook(uow, activity, now)
     await uow.commit()
     return activity
 
@@ -500,3 +505,22 @@ async def _registration(
     )
     # populate_existing: after a rollback or a concurrent commit, read the row as it is now.
     return (await uow.session.exec(stmt.execution_options(populate_existing=True))).first()
+
+
+# Seams set at wiring time (app.py), so packages that build on activities (checkin) are not
+# imported here: what else happens in the transaction that moves an activity to `ended`.
+EndedHook = Callable[[UnitOfWork, Activity, datetime], Awaitable[object]]
+_ENDED_HOOKS: list[EndedHook] = []
+
+
+def on_ended(hook: EndedHook) -> None:
+    """Run `hook(uow, activity, ended_at)` inside every `ended` transition (once per hook)."""
+    if hook not in _ENDED_HOOKS:
+        _ENDED_HOOKS.append(hook)
+
+
+async def _refuse_muted(session: AsyncSession, community_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    # A muted member may not register (nor ask or vote: checkin/access.py), until the mute ends.
+    found = await session.get(CommunityMembership, (community_id, user_id))
+    if found is not None:
+        refuse_muted(found)

@@ -1,6 +1,6 @@
 """Events service settings (env prefix HEARTH_EVENTS_, falling back to HEARTH_)."""
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from servicekit.settings import ServiceSettings
@@ -16,3 +16,11 @@ class EventsSettings(ServiceSettings):
     # that is reminded at once), checked every reminder_tick_seconds.
     reminder_lead_hours: float = Field(default=24.0, gt=0, le=24 * 14)
     reminder_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Check-in codes are HMAC-SHA256 tokens under these keys: the first signs, any verifies, so
+    # a key rolls over without voiding codes already handed out. Required in production (a code
+    # request fails without one); elsewhere an empty list means a random key per process.
+    checkin_keys: list[SecretStr] = []
+    # The default check-in window, around the activity's start and end (an activity's organisers
+    # may set their own: PUT /activities/{id}/check-in-policy).
+    checkin_opens_minutes_before: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    checkin_closes_minutes_after: int = Field(default=30, ge=0, le=7 * 24 * 60)
