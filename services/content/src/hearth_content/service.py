@@ -40,12 +40,12 @@ from hearth_content.models import (
     PostStatus,
     PostUpdate,
 )
-from hearth_content.rendering import render_markdown
 from hearth_content.review import service as review
 from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
+from servicekit.markdown import render_markdown
 from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, conflict, forbidden, not_found
 from servicekit.readmodel import apply_snapshot
