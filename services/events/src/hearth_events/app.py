@@ -7,9 +7,16 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_events import models
+from hearth_events.calendars.routes import router as calendars_router
 from hearth_events.consumers import memberships
+from hearth_events.feedback.routes import router as feedback_router
+from hearth_events.reports.consumers import conversions
+from hearth_events.reports.routes import router as reports_router
+from hearth_events.reports.service import summarized_event
 from hearth_events.routes import router
 from hearth_events.scheduler import reminder_scheduler
+from hearth_events.series.routes import router as series_router
+from hearth_events.service import use_summarizer
 from hearth_events.settings import EventsSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -22,11 +29,16 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_events.app:create_app",
-    routers=[router],
-    consumers=[memberships],
+    routers=[router, feedback_router, reports_router, calendars_router, series_router],
+    consumers=[memberships, conversions],
     background=[reminder_scheduler],
     default_port=8003,
 )
+
+
+# activity.summarized carries the report's figures; reports reads service's tables, so the
+# lifecycle gets its summarizer here rather than importing reports.
+use_summarizer(summarized_event)
 
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:

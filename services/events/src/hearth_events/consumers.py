@@ -30,6 +30,8 @@ class MembershipSnapshotData(BaseModel):
     role: str
     status: str
     joined_at: datetime
+    # Tier privileges (members' vocabulary); `priority_registration` opens registration early.
+    privileges: list[str] = []
     version: int
 
 
