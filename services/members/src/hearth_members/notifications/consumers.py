@@ -1,4 +1,5 @@
-"""Subscriptions that notify: the gateway's webhook-disabled notices, events' reminders."""
+"""Subscriptions that notify: the gateway's webhook-disabled notices, events' reminders and
+cancellations."""
 
 from __future__ import annotations
 
@@ -92,5 +93,40 @@ async def on_reminder_due(session: AsyncSession, envelope: Envelope) -> None:
             "starts_at": starts.isoformat(),
             "location": data.location,
             "online_url": data.online_url,
+        },
+    )
+
+
+class RegistrationVoidedFact(BaseModel):
+    """What members reads from hearth.events.registration.voided.v1 (the activity was cancelled)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    was: str = ""
+
+
+@reminders.handles("hearth.events.registration.voided.v1")
+async def on_registration_voided(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell a registrant their activity was cancelled (once per event: the inbox)."""
+    data: RegistrationVoidedFact = envelope.payload(RegistrationVoidedFact)
+    starts = data.starts_at.astimezone(UTC)
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind="event.cancelled",
+        title=f"Cancelled: {data.title}",
+        body=f"{data.title} on {starts:%Y-%m-%d %H:%M} UTC has been cancelled.",
+        community_id=data.community_id,
+        data={
+            "activity_id": str(data.activity_id),
+            "registration_id": str(data.registration_id),
+            "starts_at": starts.isoformat(),
+            "was": data.was,
         },
     )

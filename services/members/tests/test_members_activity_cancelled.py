@@ -1,0 +1,56 @@
+"""A cancelled activity reaches each registrant's inbox: events' registration.voided, once.
+
+The event is built and checked by events' own model (servicekit.testing.contracts), so a field
+events renames or drops breaks this test rather than the inbox.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from members_testkit import publish, took
+from servicekit.ids import utcnow
+from servicekit.testing.harness import Identities, RunningService, eventually
+
+VOIDED = "hearth.events.registration.voided.v1"
+
+
+async def test_every_registrant_of_a_cancelled_activity_is_told_once(
+    members: RunningService, identities: Identities, nats_client: Any, subject_prefix: str
+) -> None:
+    activity, community = uuid.uuid4(), uuid.uuid4()
+    users = [uuid.uuid4() for _ in range(3)]
+    starts = datetime(2031, 6, 1, 19, 0, tzinfo=timezone(timedelta(hours=8)))
+    sent = []
+    for user, was in zip(users, ("confirmed", "waitlisted", "pending"), strict=True):
+        sent.append(
+            await publish(
+                nats_client,
+                subject_prefix,
+                VOIDED,
+                {
+                    "registration_id": str(uuid.uuid4()),
+                    "activity_id": str(activity),
+                    "community_id": str(community),
+                    "user_id": str(user),
+                    "title": "Night market",
+                    "starts_at": starts.isoformat(),
+                    "was": was,
+                    "voided_at": utcnow().isoformat(),
+                },
+                subject=str(activity),
+            )
+        )
+    # A redelivery of the first one: still one notification.
+    await publish(nats_client, subject_prefix, VOIDED, sent[0].data, envelope=sent[0])
+    await eventually(took(members, "members__reminders", 4))
+    for user in users:
+        r = await members.client.get("/me/notifications", headers=identities.headers(user))
+        notes = [n for n in r.json()["items"] if n["kind"] == "event.cancelled"]
+        assert len(notes) == 1, (user, r.json())
+        assert notes[0]["title"] == "Cancelled: Night market"
+        assert notes[0]["body"] == "Night market on 2031-06-01 11:00 UTC has been cancelled."
+        assert notes[0]["community_id"] == str(community)
+        assert notes[0]["data"]["activity_id"] == str(activity)
