@@ -32,11 +32,9 @@ async def attendees_csv(
     activity_id: uuid.UUID, uow: UnitOfWorkDep, runtime: RuntimeDep, actor: CurrentPrincipal
 ) -> StreamingResponse:
     """The attendee list as CSV; who registered and their answers only for hosts."""
-    activity, with_pii = await service.attendee_export(
-        uow=uow, activity_id=activity_id, actor=actor
-    )
+    with_pii = await service.attendee_export(uow=uow, activity_id=activity_id, actor=actor)
     return StreamingResponse(
-        service.attendee_csv(runtime.db, activity, with_pii=with_pii),
+        service.attendee_csv(runtime.db, activity_id, with_pii=with_pii),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="attendees-{activity_id}.csv"'},
     )

@@ -128,16 +128,22 @@ async def summary(*, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal) 
     return await figures(uow.session, activity)
 
 
-async def attendee_export(
-    *, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal
-) -> tuple[Activity, bool]:
-    """Check who may download the attendee list: managers; PII (who, answers) only for hosts."""
+async def attendee_export(*, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal) -> bool:
+    """Check who may download the attendee list: managers; PII (who, answers) only for hosts.
+
+    Ends the request's transaction: the CSV streams from sessions of its own, and on SQLite an
+    open transaction here would hold the single writer slot while the stream waits for it.
+    """
     activity = await _activity(uow, activity_id)
     await require_manager(uow.session, activity, actor)
-    return activity, await is_host(uow.session, activity, actor)
+    with_pii = await is_host(uow.session, activity, actor)
+    await uow.session.rollback()
+    return with_pii
 
 
-async def attendee_csv(db: Database, activity: Activity, *, with_pii: bool) -> AsyncIterator[str]:
+async def attendee_csv(
+    db: Database, activity_id: uuid.UUID, *, with_pii: bool
+) -> AsyncIterator[str]:
     """The attendee list as CSV, streamed in batches (user ids and answers only with PII)."""
     header = ["position", "registration_id", "status", "registered_at", "satisfaction", "nps"]
     if with_pii:
@@ -154,7 +160,7 @@ async def attendee_csv(db: Database, activity: Activity, *, with_pii: bool) -> A
                     & (col(Feedback.user_id) == col(Registration.user_id)),
                     isouter=True,
                 )
-                .where(col(Registration.activity_id) == activity.id)
+                .where(col(Registration.activity_id) == activity_id)
                 .order_by(col(Registration.position), col(Registration.id))
                 .limit(CSV_BATCH)
             )
