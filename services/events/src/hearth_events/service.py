@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import Mapping, Sequence
+import weakref
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -264,7 +267,22 @@ async def register(
     (SQLite, BEGIN IMMEDIATE in the kernel), so registrations for one activity are serialised
     until commit. Under that lock the seat count is exact: never more confirmed than capacity,
     and positions follow the order in which registrations committed.
+
+    Within one process, registrations for one activity also wait their turn on an asyncio
+    lock before touching the database: a waiting request holds no pooled connection, so a
+    thousand at once cannot exhaust the pool (SQLAlchemy's 30 s pool timeout turned into 500s
+    before), and the lock holder's awaits do not queue behind the others' work.
     """
+    async with _serial(activity_id):
+        return await _register(uow, activity_id, actor, answers)
+
+
+async def _register(
+    uow: UnitOfWork,
+    activity_id: uuid.UUID,
+    actor: Principal,
+    answers: Mapping[str, str | list[str]] | None,
+) -> tuple[Registration, bool]:
     activity = await _activity(uow, activity_id)
     membership = await _eligible_membership(uow.session, activity, actor.subject)
     if membership is None:
@@ -277,14 +295,17 @@ async def register(
     checked = check_answers(activity.questions, answers or {})
     if activity.requires_approval:
         return await _request_approval(uow, activity, actor, existing, checked)
+    rules = await uow.session.get(CommunityEventSettings, activity.community_id)
     position, seats_taken, capacity, state = await _take_place(uow, activity_id)
     # The state may have moved while this request waited for the lock.
     _require_window(activity, membership, now, state=ActivityState(state))
     seated = seats_taken < capacity
     if seated:
         await _change_seats(uow, activity_id, +1)
-    else:
-        await _require_waitlist_room(uow.session, activity.community_id, actor.subject)
+    elif rules is not None and rules.max_waitlists is not None:
+        await _require_waitlist_room(
+            uow.session, activity.community_id, actor.subject, rules.max_waitlists
+        )
     status = RegistrationStatus.confirmed if seated else RegistrationStatus.waitlisted
     try:
         registration = existing or Registration(
@@ -306,8 +327,8 @@ async def register(
         await uow.record(_registration_event(registration), subject=str(activity_id))
         await uow.commit()
     except IntegrityError:
-        # The same person registered twice at once; the unique constraint let one through and
-        # the rollback gave this request's seat and place back. Return the winner.
+        # The same person registered twice at once; the unique constraint let one through
+        # and the rollback gave this request's seat and place back. Return the winner.
         await uow.session.rollback()
         existing = await _registration(uow, activity_id, actor.subject)
         if existing is None:
@@ -916,28 +937,38 @@ def _require_window(
 
 
 async def _require_waitlist_room(
-    session: AsyncSession, community_id: uuid.UUID, user_id: uuid.UUID
+    session: AsyncSession, community_id: uuid.UUID, user_id: uuid.UUID, limit: int
 ) -> None:
-    """Refuse (409) a waitlist place beyond the community's per-member limit, if it set one."""
-    rules = await session.get(CommunityEventSettings, community_id)
-    if rules is None or rules.max_waitlists is None:
-        return
+    """Refuse (409) a waitlist place beyond the community's per-member limit."""
     stmt = select(func.count()).where(
         col(Registration.community_id) == community_id,
         col(Registration.user_id) == user_id,
         col(Registration.status) == RegistrationStatus.waitlisted,
     )
     held = (await session.exec(stmt)).one()
-    if held >= rules.max_waitlists:
+    if held >= limit:
         raise conflict(
             "waitlist-limit",
-            f"members of this community may wait for at most {rules.max_waitlists} activities",
-            limit=rules.max_waitlists,
+            f"members of this community may wait for at most {limit} activities",
+            limit=limit,
             waitlisted=held,
         )
 
 
 # --- Seats and the waitlist --------------------------------------------------------------------
+
+# In-process locks per activity (weakly held: gone once no request waits on them). They only
+# order this process's requests; across processes and replicas the row lock still decides.
+_locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+
+
+@asynccontextmanager
+async def _serial(activity_id: uuid.UUID) -> AsyncIterator[None]:
+    lock = _locks.get(activity_id)
+    if lock is None:
+        lock = _locks[activity_id] = asyncio.Lock()
+    async with lock:
+        yield
 
 
 async def _take_place(uow: UnitOfWork, activity_id: uuid.UUID) -> tuple[int, int, int, str]:
