@@ -1,4 +1,5 @@
-"""A cancelled activity reaches each registrant's inbox: events' registration.voided, once.
+"""Events' registration facts in members' inbox: a cancelled activity (registration.voided) and a
+promotion from the waitlist (registration.promoted), each once.
 
 The event is built and checked by events' own model (servicekit.testing.contracts), so a field
 events renames or drops breaks this test rather than the inbox.
@@ -54,3 +55,27 @@ async def test_every_registrant_of_a_cancelled_activity_is_told_once(
         assert notes[0]["body"] == "Night market on 2031-06-01 11:00 UTC has been cancelled."
         assert notes[0]["community_id"] == str(community)
         assert notes[0]["data"]["activity_id"] == str(activity)
+
+
+async def test_a_promoted_registrant_is_told_their_seat_is_confirmed(
+    members: RunningService, identities: Identities, nats_client: Any, subject_prefix: str
+) -> None:
+    user, activity, community = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await publish(
+        nats_client,
+        subject_prefix,
+        "hearth.events.registration.promoted.v1",
+        {
+            "registration_id": str(uuid.uuid4()),
+            "activity_id": str(activity),
+            "community_id": str(community),
+            "user_id": str(user),
+            "promoted_at": utcnow().isoformat(),
+        },
+        subject=str(activity),
+    )
+    await eventually(took(members, "members__reminders", 1))
+    r = await members.client.get("/me/notifications", headers=identities.headers(user))
+    [note] = [n for n in r.json()["items"] if n["kind"] == "event.promoted"]
+    assert note["community_id"] == str(community)
+    assert note["data"]["activity_id"] == str(activity)

@@ -1,5 +1,5 @@
-"""Subscriptions that notify: the gateway's webhook-disabled notices, events' reminders and
-cancellations."""
+"""Subscriptions that notify: the gateway's webhook-disabled notices; events' reminders,
+cancelled activities and promotions from the waitlist."""
 
 from __future__ import annotations
 
@@ -129,4 +129,30 @@ async def on_registration_voided(session: AsyncSession, envelope: Envelope) -> N
             "starts_at": starts.isoformat(),
             "was": data.was,
         },
+    )
+
+
+class RegistrationPromotedFact(BaseModel):
+    """What members reads from hearth.events.registration.promoted.v1 (a seat freed up)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@reminders.handles("hearth.events.registration.promoted.v1")
+async def on_registration_promoted(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell a waitlisted member a seat freed up and is now theirs (once per event: the inbox)."""
+    data: RegistrationPromotedFact = envelope.payload(RegistrationPromotedFact)
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind="event.promoted",
+        title="You have a seat",
+        body="A seat freed up at an activity you were waiting for: your registration is confirmed.",
+        community_id=data.community_id,
+        data={"activity_id": str(data.activity_id), "registration_id": str(data.registration_id)},
     )
