@@ -9,6 +9,8 @@
    watched words, 50 regexes and every advertising detector (issue 12: >= 20,000/s).
 4. Content search and deep newest-first pages on PostgreSQL over a generated corpus
    (bench/content_search.py; BENCH_CORPUS posts, default 200,000).
+5. Events registrations per second: 1,000 members racing for 100 seats from 100 connections
+   on PostgreSQL (bench/registrations.py; issue 13: >= 500/s); alone: BENCH_ONLY=registrations.
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
 
@@ -292,6 +294,13 @@ def content_search_bench(backends: object) -> None:
 
 
 def main() -> None:
+    # bench/registrations.py: events' registrations/s under contention (issue 13), alone with
+    # BENCH_ONLY=registrations, else after the platform benches.
+    import registrations
+
+    if os.environ.get("BENCH_ONLY") == "registrations":
+        registrations.main()
+        return
     matcher_throughput()
     backends = resolve_backends()
     kind = os.environ.get("BENCH_DB", backends.primary_db)
@@ -313,6 +322,7 @@ def main() -> None:
         finally:
             platform.stop()
             backends.close()
+    registrations.main()
 
 
 if __name__ == "__main__":

@@ -744,3 +744,112 @@ async def test_activity_day_routes_refuse_strangers_members_and_the_muted(
         assert r.status_code == 200, ("member", method, path, r.status_code, r.text)
     r = await svc.client.get(f"/activities/{activity}/check-ins", headers=identities.headers(owner))
     assert r.status_code == 200, r.text
+
+
+# --- Roles refused on events' activity routes -------------------------------------------------
+# Every events route, called by someone who must be refused: a member of the community who is
+# neither an organiser nor a host (403 on management, reports and series; 403 for feedback on
+# an activity they did not attend), and a stranger to the community (403 on reading; 404 for a
+# feed token that is not theirs or not a token). The walk covers every events operation: a new
+# route without a case here fails the test.
+
+# Scoped to the caller's own rows, so there is nobody to refuse: a member's feed tokens.
+EVENTS_OWN_ROWS = {("POST", "/calendar/tokens"), ("GET", "/calendar/tokens")}
+
+
+async def test_events_routes_refuse_members_and_strangers(launch: Any, identities: Any) -> None:
+    from datetime import timedelta
+
+    from hearth_events.app import definition
+    from hearth_events.consumers import memberships
+    from servicekit.ids import utcnow
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, stranger = (uuid.uuid4() for _ in range(3))
+    community = uuid.uuid4()
+    for user, role in ((owner, "owner"), (member, "member")):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, role=role)
+        )
+    staff = identities.headers(uuid.uuid4(), "operator")
+    starts = utcnow() + timedelta(days=3)
+    plan = {
+        "community_id": str(community),
+        "title": "t",
+        "kind": "other",
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=1)).isoformat(),
+        "capacity": 5,
+    }
+    r = await svc.client.post("/activities", json=plan, headers=staff)
+    activity = r.json()["id"]
+    r = await svc.client.post(
+        "/series", json={"activity": plan, "rrule": "FREQ=WEEKLY;COUNT=2"}, headers=staff
+    )
+    series = r.json()["id"]
+    occurrence = r.json()["occurrences"][0]
+    r = await svc.client.post(
+        f"/activities/{activity}/registrations", headers=identities.headers(owner)
+    )
+    registration = r.json()["id"]
+    ended = (await svc.client.post("/activities", json=plan, headers=staff)).json()["id"]
+    for to in ("ongoing", "ended"):
+        await svc.client.post(f"/activities/{ended}/transitions", json={"to": to}, headers=staff)
+    r = await svc.client.post("/calendar/tokens", headers=identities.headers(owner))
+    token_id = r.json()["id"]
+
+    a, c = f"/activities/{activity}", f"/communities/{community}"
+    as_member = [
+        ("POST", "/activities", plan, 403),
+        ("PATCH", a, {"title": "x"}, 403),
+        ("GET", f"{a}/registrations", None, 403),
+        ("POST", f"{a}/transitions", {"to": "cancelled"}, 403),
+        ("PUT", f"{a}/capacity", {"capacity": 9}, 403),
+        ("POST", f"{a}/registrations/{registration}/approve", None, 403),
+        ("POST", f"{a}/registrations/{registration}/reject", None, 403),
+        ("PUT", f"{c}/activity-settings", {"max_waitlists": 1}, 403),
+        ("GET", f"{a}/summary", None, 403),
+        ("GET", f"{a}/attendees.csv", None, 403),
+        ("GET", f"{a}/feedback", None, 403),
+        ("PUT", f"/activities/{ended}/feedback/me", {"satisfaction": 5, "nps": 9}, 403),
+        ("POST", "/series", {"activity": plan, "rrule": "FREQ=WEEKLY"}, 403),
+        (
+            "PATCH",
+            f"/series/{series}/occurrences/{occurrence}",
+            {"changes": {"title": "x"}},
+            403,
+        ),
+        ("DELETE", f"/calendar/tokens/{token_id}", None, 404),
+        ("GET", "/calendar/feeds/not-a-token.ics", None, 404),
+    ]
+    as_stranger = [
+        ("GET", f"/activities?community_id={community}", None, 403),
+        ("GET", a, None, 403),
+        ("POST", f"{a}/registrations", None, 403),
+        ("DELETE", f"{a}/registrations/me", None, 404),
+        ("GET", f"{a}/calendar.ics", None, 403),
+        ("GET", f"{c}/activities.ics", None, 403),
+        ("GET", f"{c}/activity-settings", None, 403),
+        ("GET", f"/series/{series}", None, 403),
+        ("GET", f"{a}/feedback/me", None, 404),
+    ]
+    for who, calls in ((member, as_member), (stranger, as_stranger)):
+        for method, path, body, expected in calls:
+            r = await svc.client.request(method, path, json=body, headers=identities.headers(who))
+            assert r.status_code == expected, (method, path, r.status_code, r.text)
+            assert r.headers["content-type"] == "application/problem+json", (path, r.text)
+    # Every events operation has a refusal case above, or only touches the caller's own rows.
+    ids = [activity, community, series, occurrence, registration, token_id, ended, "not-a-token"]
+    pattern = "|".join(re.escape(str(i)) for i in ids)
+    covered = {(m, re.sub(pattern, "{}", p.split("?")[0])) for m, p, *_ in as_member + as_stranger}
+    for path, operations in svc.app.openapi()["paths"].items():
+        if path in OPEN_PATHS or path.startswith("/admin"):
+            continue
+        for method in operations:
+            if (method.upper(), path) in EVENTS_OWN_ROWS:
+                continue
+            op = (method.upper(), PARAM.sub("{}", path))
+            assert op in covered, f"no refusal case for events {method.upper()} {path}"

@@ -27,7 +27,7 @@ def activity_body(community_id: uuid.UUID, **extra: Any) -> dict[str, Any]:
     return {
         "community_id": str(community_id),
         "title": "Intro to the platform",
-        "kind": "lecture",
+        "kind": "online_lecture",
         "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(hours=2)).isoformat(),
         "capacity": 10,
@@ -93,7 +93,7 @@ async def test_publish_get_and_list_activities(
     assert env.type == "hearth.events.activity.published.v1" and env.source == "/hearth/events"
     assert env.subject == first["id"]
     assert env.data["community_id"] == str(community_id)
-    assert env.data["kind"] == "lecture" and env.data["capacity"] == 10
+    assert env.data["kind"] == "online_lecture" and env.data["capacity"] == 10
     assert env.data["published_by"] == str(OPERATOR)
     assert {
         "title",

@@ -26,7 +26,7 @@ def activity_body(community_id: uuid.UUID, **extra: Any) -> dict[str, Any]:
     return {
         "community_id": str(community_id),
         "title": "Community meetup",
-        "kind": "meetup",
+        "kind": "offline_meetup",
         "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(hours=2)).isoformat(),
         "capacity": 10,

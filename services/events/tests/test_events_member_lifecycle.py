@@ -20,7 +20,7 @@ def _activity_body(community_id: uuid.UUID) -> dict[str, Any]:
     return {
         "community_id": str(community_id),
         "title": "Town hall",
-        "kind": "lecture",
+        "kind": "online_lecture",
         "starts_at": starts.isoformat(),
         "ends_at": (starts + timedelta(hours=1)).isoformat(),
         "capacity": 10,

@@ -41,7 +41,7 @@ async def _activity(
         json={
             "community_id": str(community_id),
             "title": "Roadmap review",
-            "kind": "lecture",
+            "kind": "online_lecture",
             "starts_at": starts.isoformat(),
             "ends_at": (starts + timedelta(hours=1)).isoformat(),
             "capacity": 20,

@@ -42,13 +42,13 @@ from hearth_content.models import (
     PostUpdate,
 )
 from hearth_content.ranking.score import rescore
-from hearth_content.rendering import render_markdown
 from hearth_content.review import service as review
 from hearth_content.screening import MODERATION_EDITOR, Verdict, split_censored
 from hearth_content.search import service as search
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
 from servicekit.ids import utcnow
+from servicekit.markdown import render_markdown
 from servicekit.pagination import PageParams, after_id
 from servicekit.problems import Problem, conflict, forbidden, not_found
 from servicekit.readmodel import apply_snapshot

@@ -7,13 +7,20 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_events import models, service
+from hearth_events.calendars.routes import router as calendars_router
 from hearth_events.checkin.routes import router as checkin_router
 from hearth_events.checkin.service import record_no_shows
 from hearth_events.consumers import memberships
 from hearth_events.draws.routes import router as draws_router
+from hearth_events.feedback.routes import router as feedback_router
 from hearth_events.questions.routes import router as questions_router
+from hearth_events.reports.consumers import conversions
+from hearth_events.reports.routes import router as reports_router
+from hearth_events.reports.service import summarized_event
 from hearth_events.routes import router
 from hearth_events.scheduler import reminder_scheduler
+from hearth_events.series.routes import router as series_router
+from hearth_events.service import use_summarizer
 from hearth_events.settings import EventsSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -30,11 +37,25 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_events.app:create_app",
-    routers=[router, checkin_router, draws_router, questions_router],
-    consumers=[memberships],
+    routers=[
+        router,
+        checkin_router,
+        draws_router,
+        questions_router,
+        feedback_router,
+        reports_router,
+        calendars_router,
+        series_router,
+    ],
+    consumers=[memberships, conversions],
     background=[reminder_scheduler],
     default_port=8003,
 )
+
+
+# activity.summarized carries the report's figures; reports reads service's tables, so the
+# lifecycle gets its summarizer here rather than importing reports.
+use_summarizer(summarized_event)
 
 
 def create_app(settings: EventsSettings | None = None) -> FastAPI:

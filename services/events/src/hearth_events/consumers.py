@@ -32,6 +32,8 @@ class MembershipSnapshotData(BaseModel):
     joined_at: datetime
     muted_until: datetime | None = None
     tier: str | None = None
+    # Tier privileges (members' vocabulary); `priority_registration` opens registration early.
+    privileges: list[str] = []
     version: int
 
 

@@ -11,8 +11,13 @@ from hearth_events import service
 from hearth_events.models import (
     ActivityCreate,
     ActivityPublic,
+    ActivityUpdate,
     CapacityChange,
+    CommunityEventSettingsPublic,
+    CommunityEventSettingsUpdate,
+    RegistrationCreate,
     RegistrationPublic,
+    RejectionRequest,
     TransitionRequest,
 )
 from servicekit.deps import UnitOfWorkDep
@@ -55,10 +60,16 @@ async def get_activity(
 
 @router.post("/activities/{activity_id}/registrations", status_code=status.HTTP_201_CREATED)
 async def register(
-    activity_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal, response: Response
+    activity_id: uuid.UUID,
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
+    response: Response,
+    body: RegistrationCreate | None = None,
 ) -> RegistrationPublic:
-    """Register the caller; registering again answers 200 with the same registration."""
-    registration, created = await service.register(uow=uow, activity_id=activity_id, actor=actor)
+    """Register the caller (answers to the questions in the body); again: 200, same one."""
+    registration, created = await service.register(
+        uow=uow, activity_id=activity_id, actor=actor, answers=body.answers if body else None
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return RegistrationPublic.model_validate(registration, from_attributes=True)
@@ -103,3 +114,77 @@ async def change_capacity(
         uow=uow, activity_id=activity_id, capacity=body.capacity, actor=actor
     )
     return ActivityPublic.model_validate(activity, from_attributes=True)
+
+
+@router.patch("/activities/{activity_id}")
+async def update_activity(
+    activity_id: uuid.UUID, body: ActivityUpdate, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> ActivityPublic:
+    """Change an activity's details (organisers and hosts) until it ends."""
+    activity = await service.update_activity(
+        uow=uow, activity_id=activity_id, data=body, actor=actor
+    )
+    return ActivityPublic.model_validate(activity, from_attributes=True)
+
+
+@router.post("/activities/{activity_id}/registrations/{registration_id}/approve")
+async def approve_registration(
+    activity_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
+) -> RegistrationPublic:
+    """Approve a pending registration: a seat if one is free, else the waitlist's end."""
+    registration = await service.decide(
+        uow=uow,
+        activity_id=activity_id,
+        registration_id=registration_id,
+        approve=True,
+        actor=actor,
+    )
+    return RegistrationPublic.model_validate(registration, from_attributes=True)
+
+
+@router.post("/activities/{activity_id}/registrations/{registration_id}/reject")
+async def reject_registration(
+    activity_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
+    body: RejectionRequest | None = None,
+) -> RegistrationPublic:
+    """Turn a registration down (pending, or a seat: the waitlist's head then takes it)."""
+    registration = await service.decide(
+        uow=uow,
+        activity_id=activity_id,
+        registration_id=registration_id,
+        approve=False,
+        actor=actor,
+        reason=body.reason if body else None,
+    )
+    return RegistrationPublic.model_validate(registration, from_attributes=True)
+
+
+@router.get("/communities/{community_id}/activity-settings")
+async def get_community_settings(
+    community_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> CommunityEventSettingsPublic:
+    """A community's rules for its activities (its members and staff)."""
+    row = await service.get_community_settings(uow=uow, community_id=community_id, actor=actor)
+    if row is None:
+        return CommunityEventSettingsPublic(community_id=community_id, max_waitlists=None)
+    return CommunityEventSettingsPublic.model_validate(row, from_attributes=True)
+
+
+@router.put("/communities/{community_id}/activity-settings")
+async def set_community_settings(
+    community_id: uuid.UUID,
+    body: CommunityEventSettingsUpdate,
+    uow: UnitOfWorkDep,
+    actor: CurrentPrincipal,
+) -> CommunityEventSettingsPublic:
+    """Set the community's rules (owners, admins, staff): e.g. a per-member waitlist limit."""
+    row = await service.set_community_settings(
+        uow=uow, community_id=community_id, max_waitlists=body.max_waitlists, actor=actor
+    )
+    return CommunityEventSettingsPublic.model_validate(row, from_attributes=True)

@@ -12,9 +12,10 @@ class EventsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="HEARTH_EVENTS_", extra="ignore")
 
     service_name: str = "events"
-    # Registrants are reminded this long before an activity starts (a seat taken later than
-    # that is reminded at once), checked every reminder_tick_seconds.
-    reminder_lead_hours: float = Field(default=24.0, gt=0, le=24 * 14)
+    # Each activity sets its reminder leads (default 24 h and 1 h before the start); the
+    # scheduler looks at activities starting within this many hours, every
+    # reminder_tick_seconds.
+    reminder_lead_hours: float = Field(default=24.0 * 14, gt=0, le=24 * 14)
     reminder_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Check-in codes are HMAC-SHA256 tokens under these keys: the first signs, any verifies, so
     # a key rolls over without voiding codes already handed out. Required in production (a code

@@ -33,17 +33,21 @@ async def membership(
 
 
 async def is_organiser(session: AsyncSession, activity: Activity, actor: Principal) -> bool:
-    """Whether the actor runs this activity: staff, the community's owner/admin, its creator.
+    """Whether the actor runs this activity: staff, the community's owner/admin, its creator
+    or one of its hosts (still active members).
 
-    The one place that says who organises an activity on the day (check-in, draws, Q&A);
-    hosts named on the activity join here.
+    The one place that says who organises an activity on the day (check-in, draws, Q&A).
     """
     if actor.is_staff:
         return True
     found = await membership(session, activity.community_id, actor.subject)
     if found is None or found.status != ACTIVE:
         return False
-    return found.role in ORGANISER_ROLES or activity.created_by == actor.subject
+    return (
+        found.role in ORGANISER_ROLES
+        or activity.created_by == actor.subject
+        or str(actor.subject) in (activity.hosts or [])
+    )
 
 
 async def require_organiser(session: AsyncSession, activity: Activity, actor: Principal) -> None:

@@ -1,4 +1,5 @@
-"""Subscriptions that notify: the gateway's webhook-disabled notices, events' reminders."""
+"""Subscriptions that notify: the gateway's webhook-disabled notices; events' reminders,
+cancelled activities and promotions from the waitlist."""
 
 from __future__ import annotations
 
@@ -152,3 +153,64 @@ async def on_suggestion_status_changed(session: AsyncSession, envelope: Envelope
             community_id=data.community_id,
             data=info,
         )
+
+
+class RegistrationVoidedFact(BaseModel):
+    """What members reads from hearth.events.registration.voided.v1 (the activity was cancelled)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    starts_at: datetime
+    was: str = ""
+
+
+@reminders.handles("hearth.events.registration.voided.v1")
+async def on_registration_voided(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell a registrant their activity was cancelled (once per event: the inbox)."""
+    data: RegistrationVoidedFact = envelope.payload(RegistrationVoidedFact)
+    starts = data.starts_at.astimezone(UTC)
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind="event.cancelled",
+        title=f"Cancelled: {data.title}",
+        body=f"{data.title} on {starts:%Y-%m-%d %H:%M} UTC has been cancelled.",
+        community_id=data.community_id,
+        data={
+            "activity_id": str(data.activity_id),
+            "registration_id": str(data.registration_id),
+            "starts_at": starts.isoformat(),
+            "was": data.was,
+        },
+    )
+
+
+class RegistrationPromotedFact(BaseModel):
+    """What members reads from hearth.events.registration.promoted.v1 (a seat freed up)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    registration_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+
+
+@reminders.handles("hearth.events.registration.promoted.v1")
+async def on_registration_promoted(session: AsyncSession, envelope: Envelope) -> None:
+    """Tell a waitlisted member a seat freed up and is now theirs (once per event: the inbox)."""
+    data: RegistrationPromotedFact = envelope.payload(RegistrationPromotedFact)
+    await notify(
+        uow=handler_uow(session),
+        user_id=data.user_id,
+        kind="event.promoted",
+        title="You have a seat",
+        body="A seat freed up at an activity you were waiting for: your registration is confirmed.",
+        community_id=data.community_id,
+        data={"activity_id": str(data.activity_id), "registration_id": str(data.registration_id)},
+    )

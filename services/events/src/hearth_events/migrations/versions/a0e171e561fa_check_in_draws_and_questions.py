@@ -5,7 +5,7 @@ Rows already held are reset to version 0, so the next `hearth-members republish-
 (same versions) fills the new columns instead of being skipped as not newer.
 
 Revision ID: a0e171e561fa
-Revises: 5a1e0c9d7b21
+Revises: ba676abe62c8
 Create Date: 2026-12-04 19:32:30.147868
 
 """
@@ -21,7 +21,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = 'a0e171e561fa'
-down_revision: str | Sequence[str] | None = '5a1e0c9d7b21'
+down_revision: str | Sequence[str] | None = 'ba676abe62c8'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
