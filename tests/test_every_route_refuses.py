@@ -744,6 +744,16 @@ async def test_activity_day_routes_refuse_strangers_members_and_the_muted(
         assert r.status_code == 200, ("member", method, path, r.status_code, r.text)
     r = await svc.client.get(f"/activities/{activity}/check-ins", headers=identities.headers(owner))
     assert r.status_code == 200, r.text
+    # Every on-the-day operation events serves has a case above.
+    called = [(m, p) for m, p, _ in member_routes + voice_routes + organiser_routes]
+    for path, operations in svc.app.openapi()["paths"].items():
+        if not EVENTS_DAY_PATH.search(path):
+            continue
+        shape = re.compile("^" + PARAM.sub("[^/]+", path) + "$")
+        for method in operations:
+            assert any(m == method.upper() and shape.match(p) for m, p in called), (
+                f"no refusal case for events {method.upper()} {path}"
+            )
 
 
 # --- Roles refused on events' activity routes -------------------------------------------------
@@ -755,6 +765,11 @@ async def test_activity_day_routes_refuse_strangers_members_and_the_muted(
 
 # Scoped to the caller's own rows, so there is nobody to refuse: a member's feed tokens.
 EVENTS_OWN_ROWS = {("POST", "/calendar/tokens"), ("GET", "/calendar/tokens")}
+# On-the-day routes (check-in, draws, Q&A): walked by
+# test_activity_day_routes_refuse_strangers_members_and_the_muted.
+EVENTS_DAY_PATH = re.compile(
+    r"^/(draws|questions)/|/(check-in-code|check-ins|check-in-policy|draws|questions|qa-policy)(/|$)"
+)
 
 
 async def test_events_routes_refuse_members_and_strangers(launch: Any, identities: Any) -> None:
@@ -849,7 +864,7 @@ async def test_events_routes_refuse_members_and_strangers(launch: Any, identitie
         if path in OPEN_PATHS or path.startswith("/admin"):
             continue
         for method in operations:
-            if (method.upper(), path) in EVENTS_OWN_ROWS:
+            if (method.upper(), path) in EVENTS_OWN_ROWS or EVENTS_DAY_PATH.search(path):
                 continue
             op = (method.upper(), PARAM.sub("{}", path))
             assert op in covered, f"no refusal case for events {method.upper()} {path}"
