@@ -59,6 +59,19 @@ async def move(events: RunningService, identities: Identities, activity: dict, *
         assert r.status_code == 200, r.text
 
 
+async def check_in(events: RunningService, identities: Identities, activity: dict, *users) -> None:
+    """Check people in by hand (staff), with a window wide enough for an activity days away."""
+    url = f"/activities/{activity['id']}"
+    wide = {"opens_minutes_before": 7 * 24 * 60}
+    r = await events.client.put(f"{url}/check-in-policy", json=wide, headers=staff(identities))
+    assert r.status_code == 200, r.text
+    for user in users:
+        r = await events.client.post(
+            f"{url}/check-ins", json={"user_id": str(user)}, headers=staff(identities)
+        )
+        assert r.status_code == 201, r.text
+
+
 async def test_each_reminder_lead_goes_out_once_per_seat(
     events: RunningService, identities: Identities, directory, stream_events, subject_prefix: str
 ) -> None:
@@ -108,6 +121,7 @@ async def test_feedback_from_attendees_editable_for_a_week(
     good = {"satisfaction": 5, "nps": 10, "comment": "great"}
     r = await events.client.put(mine, json=good, headers=identities.headers(a))
     assert r.status_code == 409 and r.json()["type"].endswith(":feedback-not-open")
+    await check_in(events, identities, activity, a, b)  # attendees are who checked in
     await move(events, identities, activity, "ongoing", "ended")
     r = await events.client.put(mine, json=good, headers=identities.headers(a))
     assert r.status_code == 201, r.text
@@ -195,6 +209,7 @@ async def test_summary_report_csv_conversions_and_summarized(
     for envelope in (mine, mine, conversion(None, community_id, 99.0)):
         await conversions.handle(rt.db, rt.tables, envelope)
     await conversions.handle(rt.db, rt.tables, conversion(activity["id"], community_id, 12.5))
+    await check_in(events, identities, activity, a, b)
     await move(events, identities, activity, "ongoing", "ended")
     for user, score, nps in ((a, 5, 10), (b, 3, 5)):
         r = await events.client.put(

@@ -1,9 +1,7 @@
-"""Who attended an activity: the one place feedback and reports ask (a hook for check-in).
+"""Who attended an activity: the one place feedback and reports ask.
 
-Check-in (checkin/, built in parallel) records who actually came. Until it is merged this
-module answers from registrations alone: a confirmed seat at an activity that has ended counts
-as attended, and nobody is a no-show. When check-in lands, replace the bodies of
-`is_attendee` and `attendance` with reads of its table; callers do not change.
+Attendance is what check-in recorded (checkin/): a check-in row is an attendee, a `no_shows`
+row (written when the activity ends) a no-show.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth_events.checkin.models import CheckIn, NoShow
 from hearth_events.models import Activity, ActivityState, Registration, RegistrationStatus
 
 # States after the activity took place: attendance is final, feedback is open.
@@ -31,23 +30,27 @@ class Attendance:
 
 
 async def is_attendee(session: AsyncSession, activity: Activity, user_id: uuid.UUID) -> bool:
-    """Whether this person attended (today: held a confirmed seat at an ended activity)."""
+    """Whether this person was checked in at an activity that has ended."""
     if activity.state not in AFTER:
         return False
-    stmt = select(Registration.id).where(
-        Registration.activity_id == activity.id,
-        Registration.user_id == user_id,
-        col(Registration.status) == RegistrationStatus.confirmed,
+    stmt = select(CheckIn.id).where(
+        col(CheckIn.activity_id) == activity.id, col(CheckIn.user_id) == user_id
     )
     return (await session.exec(stmt)).first() is not None
 
 
 async def attendance(session: AsyncSession, activity: Activity) -> Attendance:
-    """Confirmed seats, attendees and no-shows (no-shows: 0 until check-in is merged)."""
-    stmt = select(func.count()).where(
-        col(Registration.activity_id) == activity.id,
-        col(Registration.status) == RegistrationStatus.confirmed,
+    """Confirmed seats, people checked in, and no-shows recorded at the end."""
+
+    async def count(stmt: object) -> int:
+        return int((await session.exec(stmt)).one())  # type: ignore[call-overload]
+
+    confirmed = await count(
+        select(func.count()).where(
+            col(Registration.activity_id) == activity.id,
+            col(Registration.status) == RegistrationStatus.confirmed,
+        )
     )
-    confirmed = (await session.exec(stmt)).one()
-    attended = confirmed if activity.state in AFTER else 0
-    return Attendance(confirmed=confirmed, attended=attended, no_shows=0)
+    attended = await count(select(func.count()).where(col(CheckIn.activity_id) == activity.id))
+    no_shows = await count(select(func.count()).where(col(NoShow.activity_id) == activity.id))
+    return Attendance(confirmed=confirmed, attended=attended, no_shows=no_shows)

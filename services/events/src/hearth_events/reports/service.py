@@ -29,8 +29,11 @@ CSV_BATCH = 500
 
 
 async def question_count(session: AsyncSession, activity: Activity) -> int:
-    """Q&A questions asked at the activity: a hook for questions/ (built in parallel): 0 here."""
-    return 0
+    """Q&A questions asked at the activity."""
+    from hearth_events.questions.models import Question
+
+    stmt = select(func.count()).where(col(Question.activity_id) == activity.id)
+    return int((await session.exec(stmt)).one())
 
 
 async def figures(session: AsyncSession, activity: Activity) -> ActivitySummary:
