@@ -28,7 +28,7 @@ def platform(backends: Backends, tmp_path_factory: pytest.TempPathFactory) -> It
             "HEARTH_CONTENT_PUBLISH_TICK_SECONDS": "0.5",
             "HEARTH_EVENTS_REMINDER_TICK_SECONDS": "0.5",
         },
-    ).start()
+    ).start(timeout=180)  # six processes migrating at once on 2 cores can take a while
     yield running
     running.stop()
     run_sync(_drop_streams(backends.nats_url, prefix))
