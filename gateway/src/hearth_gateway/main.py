@@ -41,6 +41,7 @@ from servicekit.input_guard import ControlCharacterGuard
 from servicekit.logging import configure_logging
 from servicekit.metrics import EdgeMetrics, HttpMetricsMiddleware, metrics_router
 from servicekit.migrations import upgrade_async
+from servicekit.openapi import document_problems
 from servicekit.problems import install_problem_handlers
 from servicekit.telemetry import setup_tracing
 from servicekit.wiring import EventWiring
@@ -283,6 +284,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
             running=lambda: wiring.consumers,  # handled/retried/dead_lettered, as the services'
         )
     install_problem_handlers(app)  # first: its error middleware is the innermost
+    document_problems(app)
     # The id is settled before the request log's wrapper, so its line names every request.
     app.api = RequestIdMiddleware(app.state.metrics.wrap_proxy(app.api))
     # Own routes only: proxied calls meet the same guard in the service that owns them.

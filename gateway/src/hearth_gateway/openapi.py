@@ -13,10 +13,12 @@ import aiohttp
 
 from hearth_gateway.accounts import GATEWAY_SERVICE
 from servicekit.identity import ASSERTION_HEADER, AssertionSigner
+from servicekit.openapi import UPSTREAM_STATUSES, with_problems
 
 log = logging.getLogger(__name__)
 
 _REF = "#/components/"
+INCOMPLETE_TTL_SECONDS = 2.0
 _METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
@@ -44,7 +46,8 @@ def merge(gateway_doc: dict[str, Any], services: dict[str, dict[str, Any]]) -> d
     components: dict[str, dict[str, Any]] = merged.setdefault("components", {})
     tags = {t["name"]: t for t in merged.get("tags", [])}
     for context, doc in services.items():
-        doc = _rename_refs(doc, context)
+        # A proxied call can also fail at the gateway itself (upstream down or too slow).
+        doc = _rename_refs(with_problems(copy.deepcopy(doc), UPSTREAM_STATUSES), context)
         for path, item in doc.get("paths", {}).items():
             if not isinstance(item, dict):
                 continue
@@ -82,19 +85,24 @@ class OpenApiAggregator:
 
     async def document(self, gateway_doc: dict[str, Any]) -> dict[str, Any]:
         """The merged document (cached; upstreams that do not answer are listed, not fatal)."""
-        cached = self._cached
-        if cached is not None and time.monotonic() - cached[0] < self._ttl:
-            return cached[1]
+        if (doc := self._fresh()) is not None:
+            return doc
         async with self._lock:
-            cached = self._cached
-            if cached is not None and time.monotonic() - cached[0] < self._ttl:
-                return cached[1]
+            if (doc := self._fresh()) is not None:
+                return doc
             services, missing = await self._fetch_all()
             doc = merge(gateway_doc, services)
             if missing:
                 doc["x-hearth-unavailable"] = missing
-            self._cached = (time.monotonic(), doc)
+            # An incomplete document (a service starting or down) is kept only briefly, so the
+            # next reader gets the whole platform as soon as it answers.
+            ttl = self._ttl if not missing else min(self._ttl, INCOMPLETE_TTL_SECONDS)
+            self._cached = (time.monotonic() + ttl, doc)
             return doc
+
+    def _fresh(self) -> dict[str, Any] | None:
+        cached = self._cached
+        return cached[1] if cached is not None and time.monotonic() < cached[0] else None
 
     async def _fetch_all(self) -> tuple[dict[str, dict[str, Any]], list[str]]:
         # openapi.json is exempt from the identity check in services; the assertion is sent

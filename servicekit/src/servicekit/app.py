@@ -12,6 +12,7 @@ from servicekit.identity import AssertionVerifier, IdentityMiddleware
 from servicekit.input_guard import ControlCharacterGuard
 from servicekit.logging import configure_logging
 from servicekit.metrics import HttpMetricsMiddleware, ServiceMetrics, metrics_router
+from servicekit.openapi import document_problems
 from servicekit.ops import admin, probes
 from servicekit.problems import install_problem_handlers
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
@@ -56,6 +57,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.metrics = metrics
     install_problem_handlers(app)
+    document_problems(app)
     app.include_router(probes)
     app.include_router(admin)
     app.include_router(metrics_router)
