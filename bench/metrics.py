@@ -5,7 +5,7 @@ over BENCH_METRICS_DAYS days (180), made by bench/metrics_data.py (a few heavy p
 lurkers, weekly seasonality; four communities in four time zones).
 
 1. Incremental ingest: the events, in time order, through the batching consumer's transaction
-   (`metrics__activity`: inbox rows + rollups + bitmaps in one commit per batch of 500), the
+   (`metrics__activity`: inbox rows + rollups + bitmaps in one commit per batch of 1,000), the
    exact code the pull loop runs per fetched batch. Events/s excludes generating them.
 2. Rebuild: the first BENCH_METRICS_REBUILD events (default 300,000) are published to a real
    JetStream stream, ingested, then rebuilt from the stream into shadow tables and swapped in:
@@ -49,7 +49,7 @@ MEMBERS = int(os.environ.get("BENCH_METRICS_MEMBERS", "200000"))
 DAYS = int(os.environ.get("BENCH_METRICS_DAYS", "180"))
 REBUILD = int(os.environ.get("BENCH_METRICS_REBUILD", "300000"))
 READS = int(os.environ.get("BENCH_METRICS_READS", "60"))
-BATCH = 500
+BATCH = 1000  # the consumer's fetch batch (activity.batch)
 
 
 def _runtime(url: str, nats_url: str = "", prefix: str = "bench") -> ServiceRuntime:

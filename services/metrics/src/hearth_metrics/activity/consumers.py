@@ -182,7 +182,7 @@ class BatchRuntime(ConsumerRuntime):
             await message.ack()
 
 
-activity = BatchConsumer("metrics__activity", batch=500)
+activity = BatchConsumer("metrics__activity", batch=1000)
 
 
 async def _one(session: AsyncSession, envelope: Envelope) -> None:
