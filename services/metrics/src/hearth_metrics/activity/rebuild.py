@@ -40,6 +40,7 @@ from servicekit.tables import KitTables
 
 log = logging.getLogger(__name__)
 SUFFIX = "__rebuild"
+CHUNK = 10_000  # events per shadow transaction: bigger chunks, fewer and denser upserts
 
 
 @dataclass
@@ -154,6 +155,23 @@ async def _apply(
     return len(taken)
 
 
+async def _apply_chunk(
+    db: Database,
+    kit: KitTables,
+    envelopes: list[Envelope],
+    shadow: Tables,
+    aside: dict[Any, Envelope],
+    seen: set[int],
+    default_zone: str,
+) -> int:
+    async with db.session() as session:
+        applied = await _apply(
+            session, kit, envelopes, shadow, aside, seen, default_zone=default_zone
+        )
+        await session.commit()
+    return applied
+
+
 async def rebuild(
     db: Database, kit: KitTables, js: JetStreamContext, *, prefix: str, default_zone: str
 ) -> RebuildResult:
@@ -171,14 +189,20 @@ async def rebuild(
     for context in CONTEXTS:
         stream = stream_name(prefix, context)
         ends[stream] = await _stream_end(js, stream)
+        pending: list[Envelope] = []
         async for chunk in _read(js, stream, after=0, until=ends[stream]):
-            async with db.session() as session:
-                envelopes = [e for _, e in chunk]
-                result.read += len(envelopes)
-                result.applied += await _apply(
-                    session, kit, envelopes, shadow, aside, seen, default_zone=default_zone
+            pending.extend(e for _, e in chunk)
+            if len(pending) >= CHUNK:
+                result.read += len(pending)
+                result.applied += await _apply_chunk(
+                    db, kit, pending, shadow, aside, seen, default_zone
                 )
-                await session.commit()
+                pending = []
+        if pending:
+            result.read += len(pending)
+            result.applied += await _apply_chunk(
+                db, kit, pending, shadow, aside, seen, default_zone
+            )
     async with db.session() as session:
         if postgres:
             await session.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK)))
