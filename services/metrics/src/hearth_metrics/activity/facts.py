@@ -29,6 +29,8 @@ publish reactions): they stay zero until it does and a line is added here."""
 JOINED = "hearth.members.member.joined.v1"
 NUDGE_SENT = "hearth.members.care.nudge_sent.v1"
 WON_BACK = "hearth.members.member.won_back.v1"
+FACT_TYPES = frozenset({*ACTIVITY, JOINED, NUDGE_SENT, WON_BACK})
+"""The event types that can carry a fact (every other type changes no activity table)."""
 CONTEXTS = ("members", "content", "events", "moderation")
 """The streams the ingest reads (moderation has no activity fact yet; read for metrics-biz)."""
 

@@ -20,10 +20,13 @@ what the streams still hold: a stream's `max_age` bounds how far back a rebuild 
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import nats.errors
+import orjson
 import sqlalchemy as sa
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
@@ -31,7 +34,7 @@ from sqlalchemy import MetaData, Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_metrics.activity.consumers import INGEST_LOCK, activity
-from hearth_metrics.activity.facts import CONTEXTS, fact_of
+from hearth_metrics.activity.facts import CONTEXTS, FACT_TYPES, fact_of
 from hearth_metrics.activity.ingest import Tables, apply_facts
 from hearth_metrics.activity.models import REBUILT
 from servicekit.db import Database
@@ -101,16 +104,35 @@ async def _read(
                 seq = message.metadata.sequence.stream
                 if seq > until:
                     break
-                try:
-                    out.append((seq, Envelope.from_message(message.headers, message.data)))
-                except ValueError:
-                    continue
+                if (envelope := _light(message)) is not None:
+                    out.append((seq, envelope))
             if out:
                 yield out
             if messages and messages[-1].metadata.sequence.stream >= until:
                 break
     finally:
         await sub.unsubscribe()
+
+
+def _light(message: Any) -> Envelope | None:
+    """The envelope of a message that can carry a fact, parsed without validation (the ingest
+    validated it when it took it); None for every other message (no table changes for it)."""
+    h = message.headers or {}
+    ce_type = h.get("ce-type")
+    if ce_type not in FACT_TYPES:
+        return None
+    try:
+        data = orjson.loads(message.data) if message.data else {}
+        return Envelope.model_construct(
+            id=uuid.UUID(h["ce-id"]),
+            source=h.get("ce-source", ""),
+            type=ce_type,
+            time=datetime.fromisoformat(h["ce-time"]),
+            subject=h.get("ce-subject"),
+            data=data if isinstance(data, dict) else {},
+        )
+    except (KeyError, ValueError, orjson.JSONDecodeError):
+        return None
 
 
 async def _in_inbox(session: AsyncSession, kit: KitTables, ids: list[Any]) -> set[Any]:
@@ -204,8 +226,12 @@ async def rebuild(
                 db, kit, pending, shadow, aside, seen, default_zone
             )
     async with db.session() as session:
+        # Take the lock before reading where the streams end: an ingest commit after that
+        # read would otherwise land in the old tables only.
         if postgres:
             await session.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK)))
+        else:  # the first statement opens SQLite's write transaction (BEGIN IMMEDIATE)
+            await session.execute(sa.text("SELECT 1"))
         late: list[Envelope] = list(aside.values())
         aside = {}
         for stream, start in ends.items():
