@@ -11,6 +11,8 @@
    (bench/content_search.py; BENCH_CORPUS posts, default 200,000).
 5. Events registrations per second: 1,000 members racing for 100 seats from 100 connections
    on PostgreSQL (bench/registrations.py; issue 13: >= 500/s); alone: BENCH_ONLY=registrations.
+6. Metrics on PostgreSQL (bench/metrics.py): incremental ingest and rebuild events/s, and the
+   DAU/WAU/MAU series and cohort matrix p95 over generated activity (BENCH_METRICS_EVENTS).
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
 
@@ -293,6 +295,21 @@ def content_search_bench(backends: object) -> None:
     )
 
 
+def metrics_bench(backends: object) -> None:
+    """Ingest >= 5,000/s, rebuild >= 20,000/s, dashboard reads p95 <= 50 ms (issue 14)."""
+    sys.path.insert(0, str(HERE))
+    import metrics
+
+    if getattr(backends, "postgres_admin_url", None) is None:
+        print("metrics: skipped (needs PostgreSQL)")
+        return
+    metrics.main(
+        backends.database_url("benchmetrics", "postgres"),  # type: ignore[attr-defined]
+        getattr(backends, "nats_url", None),
+        lambda: backends.database_url("benchrebuild", "postgres"),  # type: ignore[attr-defined]
+    )
+
+
 def main() -> None:
     # bench/registrations.py: events' registrations/s under contention (issue 13), alone with
     # BENCH_ONLY=registrations, else after the platform benches.
@@ -319,6 +336,7 @@ def main() -> None:
             gateway_vs_direct(platform, signer)
             asyncio.run(propagation(platform, signer))
             content_search_bench(backends)
+            metrics_bench(backends)
         finally:
             platform.stop()
             backends.close()

@@ -868,3 +868,77 @@ async def test_events_routes_refuse_members_and_strangers(launch: Any, identitie
                 continue
             op = (method.upper(), PARAM.sub("{}", path))
             assert op in covered, f"no refusal case for events {method.upper()} {path}"
+
+
+# --- Roles refused on metrics' community routes -----------------------------------------------
+# Every per-community metrics route, called by someone who must be refused: a stranger (404:
+# whether a community has metrics is not revealed), a plain member while the community publishes
+# nothing (403), and an API key without `metrics:read` (403 naming the scope). The control: the
+# owner reads each, and a member reads the leaderboard once the community publishes it.
+
+
+async def test_metrics_routes_refuse_strangers_members_and_unscoped_keys(
+    launch: Any, identities: Any
+) -> None:
+    from hearth_metrics.app import definition
+    from hearth_metrics.communities.consumers import memberships
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    community = uuid.uuid4()
+    await memberships.handle(
+        runtime.db, runtime.tables, snaps.community(community, owner, kind="customer")
+    )
+    for user, role in ((owner, "owner"), (member, "member")):
+        await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, role=role)
+        )
+    base = f"/communities/{community}"
+    reads = [
+        f"{base}/policy",
+        f"{base}/activity/daily",
+        f"{base}/activity/active",
+        f"{base}/activity/members",
+        f"{base}/retention",
+        f"{base}/win-back",
+        f"{base}/leaderboard",
+    ]
+    ours = {
+        path.replace(str(community), "{community_id}")
+        for path in svc.app.openapi()["paths"]
+        if path.startswith("/communities/{community_id}/") and not path.endswith("/counts")
+    }
+    assert ours == {p.replace(str(community), "{community_id}") for p in reads}, ours
+    key = {
+        "x-hearth-identity": identities.signer.sign(
+            Principal(subject=uuid.uuid4(), kind="service", roles=frozenset({"service"}))
+        )
+    }
+    for path in reads:
+        r = await svc.client.get(path, headers=identities.headers(stranger))
+        assert r.status_code == 404, ("stranger", path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        r = await svc.client.get(path, headers=identities.headers(member))
+        assert r.status_code == 403, ("member", path, r.status_code, r.text)
+        r = await svc.client.get(path, headers=key)
+        assert r.status_code == 403 and r.json()["required_scope"] == "metrics:read", path
+        r = await svc.client.get(path, headers=identities.headers(owner))
+        assert r.status_code == 200, ("owner", path, r.text)
+    for who in (stranger, member):
+        r = await svc.client.patch(
+            f"{base}/policy", json={"published": ["leaderboard"]}, headers=identities.headers(who)
+        )
+        assert r.status_code in (403, 404), (who, r.status_code, r.text)
+    r = await svc.client.patch(f"{base}/policy", json={"published": ["leaderboard"]}, headers=key)
+    assert r.status_code == 404, r.text
+    r = await svc.client.patch(
+        f"{base}/policy", json={"published": ["leaderboard"]}, headers=identities.headers(owner)
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.client.get(f"{base}/leaderboard", headers=identities.headers(member))
+    assert r.status_code == 200, r.text
+    r = await svc.client.get(f"{base}/retention", headers=identities.headers(member))
+    assert r.status_code == 403, r.text

@@ -10,7 +10,7 @@ from typing import Any
 from hearth_events.app import definition as events_definition
 from hearth_members.app import definition as members_definition
 from hearth_metrics.app import definition as metrics_definition
-from hearth_metrics.consumers import community_counts
+from hearth_metrics.counters.consumers import community_counts
 from servicekit.ids import utcnow
 from servicekit.testing.harness import Identities, RunningService, eventually
 

@@ -7,9 +7,9 @@ import uuid
 from typing import Any, get_args
 
 from hearth_metrics.app import definition as metrics_definition
-from hearth_metrics.consumers import community_counts
-from hearth_metrics.events import CommunityMeasured, MetricName
-from hearth_metrics.models import CATALOGUE, Counter
+from hearth_metrics.counters.consumers import community_counts
+from hearth_metrics.counters.events import CommunityMeasured, MetricName
+from hearth_metrics.counters.models import CATALOGUE, Counter
 from servicekit.events import Envelope
 from servicekit.testing.harness import Identities, RunningService, eventually
 

@@ -1,4 +1,4 @@
-"""The metrics service definition and app factory."""
+"""The metrics service definition and app factory: the one place everything is wired."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_metrics import models
-from hearth_metrics.consumers import community_counts
-from hearth_metrics.routes import router
+from hearth_metrics.activity import models as _activity_tables  # noqa: F401 - registers
+from hearth_metrics.activity.consumers import activity
+from hearth_metrics.activity.routes import router as activity_router
+from hearth_metrics.communities import models as _community_tables  # noqa: F401 - registers
+from hearth_metrics.communities.consumers import memberships
+from hearth_metrics.communities.routes import router as policy_router
+from hearth_metrics.counters import models as _counter_tables  # noqa: F401 - registers
+from hearth_metrics.counters.consumers import community_counts
+from hearth_metrics.counters.routes import router as counters_router
+from hearth_metrics.inactivity import models as _inactivity_tables  # noqa: F401 - registers
+from hearth_metrics.inactivity.scheduler import inactivity_loop
 from hearth_metrics.settings import MetricsSettings
 from servicekit.app import create_service_app
 from servicekit.runtime import ServiceDefinition
@@ -21,8 +30,9 @@ definition = ServiceDefinition(
     tables=models.kit,
     migrations_dir=Path(__file__).parent / "migrations",
     app_factory="hearth_metrics.app:create_app",
-    routers=[router],
-    consumers=[community_counts],
+    routers=[counters_router, policy_router, activity_router],
+    consumers=[community_counts, memberships, activity],
+    background=[inactivity_loop],
     default_port=8005,
 )
 

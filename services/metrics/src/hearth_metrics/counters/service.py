@@ -8,8 +8,8 @@ from typing import Any, cast
 from sqlalchemy import func
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hearth_metrics.events import CommunityMeasured, MetricName
-from hearth_metrics.models import (
+from hearth_metrics.counters.events import CommunityMeasured, MetricName
+from hearth_metrics.counters.models import (
     CATALOGUE,
     CommunityCounts,
     CommunityCountsPublic,

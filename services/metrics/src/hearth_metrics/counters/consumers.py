@@ -7,8 +7,8 @@ import uuid
 from pydantic import BaseModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hearth_metrics import service
-from hearth_metrics.models import Counter
+from hearth_metrics.counters import service
+from hearth_metrics.counters.models import Counter
 from servicekit.consumer import EventConsumer, Handler
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope

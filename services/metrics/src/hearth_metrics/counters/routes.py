@@ -6,8 +6,8 @@ import uuid
 
 from fastapi import APIRouter
 
-from hearth_metrics import service
-from hearth_metrics.models import CommunityCountsPublic, MetricDescription
+from hearth_metrics.counters import service
+from hearth_metrics.counters.models import CommunityCountsPublic, MetricDescription
 from servicekit.deps import SessionDep
 from servicekit.identity import CurrentPrincipal, StaffDep
 from servicekit.pagination import Page

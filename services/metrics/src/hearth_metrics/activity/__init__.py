@@ -1,0 +1,1 @@
+"""Activity ingest: facts per member per day and exact daily active-member bitmaps."""

@@ -1,0 +1,1 @@
+"""Communities as metrics knows them: members' snapshots, plus each community's metrics policy."""

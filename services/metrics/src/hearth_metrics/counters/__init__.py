@@ -1,0 +1,1 @@
+"""Per-community running counters (the metrics catalogue goals are set on)."""

@@ -1,0 +1,1 @@
+"""Inactivity detection: member.inactive / member.active once per transition, per community."""
