@@ -3,6 +3,7 @@ community, each generated exactly once across replicas (a claim row per communit
 
 from __future__ import annotations
 
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hearth_metrics.communities.service import policies
@@ -16,13 +17,13 @@ from servicekit.periodic import periodic
 from servicekit.runtime import ServiceRuntime, settings_of
 
 
-async def run_reports_pass(runtime: ServiceRuntime) -> str | None:
-    """Generate every due report not claimed yet; returns how many this pass made."""
+async def run_reports_pass(runtime: ServiceRuntime, now: datetime | None = None) -> str | None:
+    """Generate every due report not claimed yet (as of `now`); returns how many it made."""
     settings = settings_of(runtime, MetricsSettings)
     async with runtime.db.session() as session:
         known = await policies(session, settings=settings)
     made = 0
-    now = utcnow()
+    now = now or utcnow()
     for policy in known:
         for period, start in service.due_periods(now, ZoneInfo(policy.time_zone)):
             async with runtime.db.session() as session:
