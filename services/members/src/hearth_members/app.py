@@ -27,6 +27,7 @@ from hearth_members.membership.consumers import sanctions as sanctions_consumer
 from hearth_members.membership.routes import router as membership_router
 from hearth_members.notifications import privacy as notifications_privacy
 from hearth_members.notifications.consumers import gateway_notices as gateway_consumer
+from hearth_members.notifications.consumers import metrics_reports as reports_consumer
 from hearth_members.notifications.consumers import reminders as reminders_consumer
 from hearth_members.notifications.metrics import DeliveryCollector
 from hearth_members.notifications.routes import router as notifications_router
@@ -87,6 +88,7 @@ definition = ServiceDefinition(
         measurements_consumer,
         gateway_consumer,
         reminders_consumer,
+        reports_consumer,
     ],
     background=[care_scheduler, cleanup_loop, notification_sender],
     collectors=[DeliveryCollector],
