@@ -7,6 +7,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from hearth_metrics import models
+from hearth_metrics.activity import models as _activity_tables  # noqa: F401 - registers
+from hearth_metrics.activity.consumers import activity
+from hearth_metrics.activity.routes import router as activity_router
 from hearth_metrics.communities import models as _community_tables  # noqa: F401 - registers
 from hearth_metrics.communities.consumers import memberships
 from hearth_metrics.communities.routes import router as policy_router
@@ -20,6 +23,8 @@ from hearth_metrics.funnels import models as _funnel_tables  # noqa: F401 - regi
 from hearth_metrics.funnels.consumers import funnel
 from hearth_metrics.funnels.routes import router as funnel_router
 from hearth_metrics.health.routes import router as health_router
+from hearth_metrics.inactivity import models as _inactivity_tables  # noqa: F401 - registers
+from hearth_metrics.inactivity.scheduler import inactivity_loop
 from hearth_metrics.measures import models as _measure_tables  # noqa: F401 - registers
 from hearth_metrics.measures.consumers import measures
 from hearth_metrics.measures.routes import router as measures_router
@@ -41,14 +46,15 @@ definition = ServiceDefinition(
     routers=[
         counters_router,
         policy_router,
+        activity_router,
         conversions_router,
         funnel_router,
         measures_router,
         health_router,
         reports_router,
     ],
-    consumers=[community_counts, memberships, conversions, funnel, measures],
-    background=[reports_loop],
+    consumers=[community_counts, memberships, activity, conversions, funnel, measures],
+    background=[inactivity_loop, reports_loop],
     default_port=8005,
 )
 

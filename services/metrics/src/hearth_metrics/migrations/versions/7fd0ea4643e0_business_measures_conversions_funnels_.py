@@ -1,7 +1,7 @@
 """business measures conversions funnels reports
 
 Revision ID: 7fd0ea4643e0
-Revises: f1d1a4af9c00
+Revises: 6bb7d20a00c3
 Create Date: 2026-12-04 19:33:27.395800
 
 """
@@ -17,7 +17,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = '7fd0ea4643e0'
-down_revision: str | Sequence[str] | None = 'f1d1a4af9c00'
+down_revision: str | Sequence[str] | None = '6bb7d20a00c3'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

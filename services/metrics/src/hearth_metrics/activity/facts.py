@@ -1,0 +1,108 @@
+"""What metrics reads from every context's events: the facts the activity tables are made of.
+
+One tolerant reading per event type (only the fields used; extra ignored), each event giving at
+most one fact: an activity of a member (what, when), a first join (when, through which invite
+channel), or a step of a care journey. Everything else on the streams is acknowledged and
+ignored. Times come from the payload's own timestamp (when it happened), not from delivery.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from servicekit.events import Envelope
+
+ACTIVITY: dict[str, tuple[str, str, str]] = {
+    # CloudEvents type: (activity kind = a column of the day tables, person field, time field)
+    "hearth.content.post.submitted.v1": ("posts", "author_id", "submitted_at"),
+    "hearth.content.comment.created.v1": ("comments", "author_id", "created_at"),
+    "hearth.content.post.shared.v1": ("shares", "sharer_id", "shared_at"),
+    "hearth.events.registration.confirmed.v1": ("registrations", "user_id", "registered_at"),
+    "hearth.events.attendance.checked_in.v1": ("attendance", "user_id", "checked_in_at"),
+}
+"""Activity facts. Reactions and votes have columns but no producer event yet (content does not
+publish reactions): they stay zero until it does and a line is added here."""
+
+JOINED = "hearth.members.member.joined.v1"
+NUDGE_SENT = "hearth.members.care.nudge_sent.v1"
+WON_BACK = "hearth.members.member.won_back.v1"
+CONTEXTS = ("members", "content", "events", "moderation")
+"""The streams the ingest reads (moderation has no activity fact yet; read for metrics-biz)."""
+
+NO_CHANNEL = "direct"
+"""The channel of a join that names none (members' joined.channel is null: no invite)."""
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One thing that happened to one member of one community at one time."""
+
+    kind: str  # "activity" | "joined" | "care_started" | "won_back"
+    community_id: uuid.UUID
+    user_id: uuid.UUID
+    at: datetime
+    what: str = ""  # the activity kind (posts, comments, ...) or the join channel
+    journey_id: uuid.UUID | None = None
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def _time(value: Any, fallback: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except (TypeError, ValueError):
+        return fallback
+    return parsed if parsed.tzinfo else fallback
+
+
+def fact_of(envelope: Envelope) -> Fact | None:
+    """The fact an event carries for metrics, or None."""
+    data = envelope.data or {}
+    community = _uuid(data.get("community_id"))
+    if community is None:
+        return None
+    if (spec := ACTIVITY.get(envelope.type)) is not None:
+        what, person, when = spec
+        if what == "posts" and int(data.get("round") or 0) > 0:
+            return None  # a resubmission after a rejection is the same post again
+        user = _uuid(data.get(person))
+        if user is None:
+            return None
+        return Fact("activity", community, user, _time(data.get(when), envelope.time), what)
+    user = _uuid(data.get("user_id"))
+    if user is None:
+        return None
+    if envelope.type == JOINED:
+        channel = str(data.get("channel") or NO_CHANNEL)[:64]
+        return Fact("joined", community, user, _time(data.get("joined_at"), envelope.time), channel)
+    if envelope.type == NUDGE_SENT and data.get("step") == "first":
+        at = _time(data.get("sent_at"), envelope.time)
+        return Fact(
+            "care_started",
+            community,
+            user,
+            at,
+            str(data.get("trigger") or "inactive")[:40],
+            _uuid(data.get("journey_id")),
+        )
+    if envelope.type == WON_BACK:
+        at = _time(data.get("won_back_at"), envelope.time)
+        return Fact(
+            "won_back",
+            community,
+            user,
+            at,
+            str(data.get("trigger") or "inactive")[:40],
+            _uuid(data.get("journey_id")),
+        )
+    return None
