@@ -9,6 +9,8 @@
    watched words, 50 regexes and every advertising detector (issue 12: >= 20,000/s).
 4. Content search and deep newest-first pages on PostgreSQL over a generated corpus
    (bench/content_search.py; BENCH_CORPUS posts, default 200,000).
+5. Metrics' funnel over generated activity (bench/metrics_funnel.py; BENCH_FUNNEL_EVENTS,
+   default 5,000,000 from 200,000 members).
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
 
@@ -291,6 +293,18 @@ def content_search_bench(backends: object) -> None:
     )
 
 
+def metrics_funnel_bench(backends: object) -> None:
+    """Funnel p95 <= 50 ms at 5M events / 200k members (issue 14), on PostgreSQL."""
+    sys.path.insert(0, str(HERE))
+    import metrics_funnel
+
+    if getattr(backends, "postgres_admin_url", None) is None:
+        print("metrics funnel: skipped (needs PostgreSQL)")
+        return
+    url = backends.database_url("benchfunnel", "postgres")  # type: ignore[attr-defined]
+    metrics_funnel.report(asyncio.run(metrics_funnel.run(url)))
+
+
 def main() -> None:
     matcher_throughput()
     backends = resolve_backends()
@@ -310,6 +324,7 @@ def main() -> None:
             gateway_vs_direct(platform, signer)
             asyncio.run(propagation(platform, signer))
             content_search_bench(backends)
+            metrics_funnel_bench(backends)
         finally:
             platform.stop()
             backends.close()

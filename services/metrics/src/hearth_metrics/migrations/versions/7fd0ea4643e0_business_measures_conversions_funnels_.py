@@ -96,7 +96,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('member_milestones', schema=None) as batch_op:
         batch_op.create_index('ix_member_milestones_joined', ['community_id', 'joined_at'], unique=False)
-        batch_op.create_index('ix_member_milestones_visited', ['community_id', 'visited_at'], unique=False)
+        batch_op.create_index('ix_member_milestones_visited', ['community_id', 'visited_at'], unique=False, postgresql_include=['joined_at', 'contributed_at', 'core_at'])
 
     op.create_table('moderation_items',
     sa.Column('item_id', sa.Uuid(), nullable=False),
