@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth_metrics.communities.service import policy_of
 from hearth_metrics.funnels import service
 from hearth_metrics.settings import MetricsSettings
 from servicekit.consumer import EventConsumer
@@ -27,16 +29,35 @@ class VisitFact(BaseModel):
     at: datetime = Field(validation_alias=AliasChoices("applied_at", "redeemed_at", "opened_at"))
 
 
+async def _zone(session: AsyncSession, community_id: uuid.UUID) -> ZoneInfo:
+    """The community's time zone (its policy, else the service default): the cells' days."""
+    settings = settings_of(runtime_of(session), MetricsSettings)
+    policy = await policy_of(session, community_id=community_id, settings=settings)
+    return ZoneInfo(policy.time_zone)
+
+
 @funnel.handles("hearth.members.member.applied.v1", payload=VisitFact)
 async def on_applied(session: AsyncSession, envelope: Envelope, data: VisitFact) -> None:
     """An application started: a visitor."""
-    await service.visited(session, community_id=data.community_id, user_id=data.user_id, at=data.at)
+    await service.visited(
+        session,
+        community_id=data.community_id,
+        user_id=data.user_id,
+        at=data.at,
+        zone=await _zone(session, data.community_id),
+    )
 
 
 @funnel.handles("hearth.members.invite.redeemed.v1", payload=VisitFact)
 async def on_invite_redeemed(session: AsyncSession, envelope: Envelope, data: VisitFact) -> None:
     """An invite redeemed: a visitor."""
-    await service.visited(session, community_id=data.community_id, user_id=data.user_id, at=data.at)
+    await service.visited(
+        session,
+        community_id=data.community_id,
+        user_id=data.user_id,
+        at=data.at,
+        zone=await _zone(session, data.community_id),
+    )
 
 
 class JoinedFact(BaseModel):
@@ -59,6 +80,7 @@ async def on_joined(session: AsyncSession, envelope: Envelope, data: JoinedFact)
         user_id=data.user_id,
         at=data.joined_at,
         channel=data.channel,
+        zone=await _zone(session, data.community_id),
     )
 
 
@@ -84,6 +106,7 @@ async def _contributed(session: AsyncSession, data: ContributionFact, kind: str)
         at=data.at,
         threshold=settings.funnel_core_contributions,
         window=timedelta(days=settings.funnel_core_window_days),
+        zone=await _zone(session, data.community_id),
     )
 
 

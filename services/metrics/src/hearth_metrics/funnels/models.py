@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import Index
 from sqlmodel import Field
@@ -72,3 +72,20 @@ class Funnel(MetricsModel):
     core_threshold: int
     core_window_days: int
     stages: list[FunnelStage]
+
+
+class FunnelCell(MetricsModel, table=True):
+    """How many people first seen on `visit_day` reached `stage` (and every stage before it)
+    on `reach_day`, local days of the community: the rollup a funnel request sums.
+
+    Kept in the same transaction as the milestone row it derives from (a row that moves
+    earlier takes one person out of its old cells and into its new ones).
+    """
+
+    __tablename__ = "funnel_cells"
+
+    community_id: uuid.UUID = Field(primary_key=True)
+    visit_day: date = Field(primary_key=True)
+    stage: str = Field(primary_key=True, max_length=12)
+    reach_day: date = Field(primary_key=True)
+    people: int = Field(default=0)

@@ -42,6 +42,8 @@ async def community_funnel(
     return await service.funnel(
         session,
         community_id=community_id,
+        start_day=w.start,
+        end_day=w.end + timedelta(days=1),
         since=w.since,
         until=w.until,
         threshold=settings.funnel_core_contributions,

@@ -190,6 +190,8 @@ async def build(
     fun = await funnel(
         session,
         community_id=community_id,
+        start_day=start,
+        end_day=end,
         since=since,
         until=until,
         threshold=core_threshold,
