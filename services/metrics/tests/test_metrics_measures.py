@@ -79,10 +79,27 @@ async def test_content_measures_per_post_and_column(
             target_id=str(uuid7()),
             kind="like",
         ),
+        # Content's shape (ViewsCounted on its branch): no top-level community.
         relay_envelope(
             "hearth.content.views.counted.v1",
-            community_id=str(cid),
-            posts=[{"post_id": str(a), "count": 7}, {"post_id": str(b), "views": 2}],
+            posts=[
+                {
+                    "post_id": str(a),
+                    "community_id": str(cid),
+                    "author_id": str(author),
+                    "column_id": str(column),
+                    "views": 7,
+                },
+                {
+                    "post_id": str(b),
+                    "community_id": str(cid),
+                    "author_id": str(author),
+                    "column_id": str(column),
+                    "views": 2,
+                },
+            ],
+            views=9,
+            counted_at=T0.isoformat(),
         ),
         relay_envelope(
             "hearth.content.views.counted.v1", community_id=str(cid), post_id=str(c), count=1
@@ -322,7 +339,7 @@ async def test_moderation_measures(metrics: RunningService, identities: Identiti
     )
     envs.append(
         relay_envelope(
-            "hearth.moderation.sentiment_alert.opened.v1",
+            "hearth.moderation.sentiment.alert_opened.v1",
             alert_id=str(uuid7()),
             community_id=str(cid),
             opened_at=(T0 + H).isoformat(),

@@ -68,6 +68,8 @@ class CommentCreatedFact(Fact):
     community_id: uuid.UUID
     author_id: uuid.UUID
     created_at: datetime
+    # Content sets it on a post's first reply by someone other than its author (planned).
+    first_response_seconds: int | None = None
 
 
 @measures.handles("hearth.content.comment.created.v1", payload=CommentCreatedFact)
@@ -75,8 +77,11 @@ async def on_comment_created(
     session: AsyncSession, envelope: Envelope, data: CommentCreatedFact
 ) -> None:
     """One more comment; the first by someone other than the author is the first response."""
-    post = await session.get(PostStats, data.post_id)
-    answered = post is not None and post.author_id is not None and post.author_id != data.author_id
+    if data.first_response_seconds is not None:
+        answered = True
+    else:  # content's marker absent: compare with the post's author, if known
+        post = await session.get(PostStats, data.post_id)
+        answered = post is not None and post.author_id not in (None, data.author_id)
     await upsert_fact(
         session,
         PostStats,
@@ -172,16 +177,18 @@ class ViewCount(Fact):
     """One post's new reads in a batch."""
 
     post_id: uuid.UUID
+    community_id: uuid.UUID | None = None
     count: int = Field(default=1, ge=0, validation_alias=AliasChoices("count", "views", "reads"))
 
 
 class ViewsCountedFact(Fact):
     """hearth.content.views.counted.v1 (planned): a batch of reads, once per member per day.
 
-    Either one post (`post_id`, `count`) or several (`posts: [{post_id, count}]`).
+    Content's shape: `posts: [{post_id, community_id, views}]`; one post at the top level
+    (`community_id`, `post_id`, `count`) is read too.
     """
 
-    community_id: uuid.UUID
+    community_id: uuid.UUID | None = None
     post_id: uuid.UUID | None = None
     count: int = Field(default=1, ge=0, validation_alias=AliasChoices("count", "views", "reads"))
     posts: list[ViewCount] = Field(
@@ -196,14 +203,19 @@ async def on_views_counted(
     """Add a batch of reads to the posts it names."""
     batch = list(data.posts)
     if data.post_id is not None:
-        batch.append(ViewCount(post_id=data.post_id, count=data.count))
+        batch.append(
+            ViewCount(post_id=data.post_id, community_id=data.community_id, count=data.count)
+        )
     for item in batch:
+        community_id = item.community_id or data.community_id
+        if community_id is None:
+            continue  # a post row needs its community
         await upsert_fact(
             session,
             PostStats,
             key={"post_id": item.post_id},
             add={"reads": item.count},
-            fill={"community_id": data.community_id},
+            fill={"community_id": community_id},
         )
 
 
@@ -382,7 +394,7 @@ for _type, (_kind, _opens) in {
     "hearth.moderation.report.resolved.v1": ("report", False),
     "hearth.moderation.appeal.filed.v1": ("appeal", True),
     "hearth.moderation.appeal.decided.v1": ("appeal", False),
-    "hearth.moderation.sentiment_alert.opened.v1": ("sentiment", True),
-    "hearth.moderation.sentiment_alert.resolved.v1": ("sentiment", False),
+    "hearth.moderation.sentiment.alert_opened.v1": ("sentiment", True),
+    "hearth.moderation.sentiment.alert_resolved.v1": ("sentiment", False),
 }.items():
     measures.handles(_type, payload=ModerationFact)(_moderation(_kind, _opens))  # type: ignore[arg-type]
