@@ -9,7 +9,9 @@
    watched words, 50 regexes and every advertising detector (issue 12: >= 20,000/s).
 4. Content search and deep newest-first pages on PostgreSQL over a generated corpus
    (bench/content_search.py; BENCH_CORPUS posts, default 200,000).
-5. Metrics' funnel over generated activity (bench/metrics_funnel.py; BENCH_FUNNEL_EVENTS,
+5. Metrics on PostgreSQL (bench/metrics.py): incremental ingest and rebuild events/s, and the
+   DAU/WAU/MAU series and cohort matrix p95 over generated activity (BENCH_METRICS_EVENTS).
+6. Metrics' funnel over generated activity (bench/metrics_funnel.py; BENCH_FUNNEL_EVENTS,
    default 5,000,000 from 200,000 members).
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
@@ -293,6 +295,21 @@ def content_search_bench(backends: object) -> None:
     )
 
 
+def metrics_bench(backends: object) -> None:
+    """Ingest >= 5,000/s, rebuild >= 20,000/s, dashboard reads p95 <= 50 ms (issue 14)."""
+    sys.path.insert(0, str(HERE))
+    import metrics
+
+    if getattr(backends, "postgres_admin_url", None) is None:
+        print("metrics: skipped (needs PostgreSQL)")
+        return
+    metrics.main(
+        backends.database_url("benchmetrics", "postgres"),  # type: ignore[attr-defined]
+        getattr(backends, "nats_url", None),
+        lambda: backends.database_url("benchrebuild", "postgres"),  # type: ignore[attr-defined]
+    )
+
+
 def metrics_funnel_bench(backends: object) -> None:
     """Funnel p95 <= 50 ms at 5M events / 200k members (issue 14), on PostgreSQL."""
     sys.path.insert(0, str(HERE))
@@ -324,6 +341,7 @@ def main() -> None:
             gateway_vs_direct(platform, signer)
             asyncio.run(propagation(platform, signer))
             content_search_bench(backends)
+            metrics_bench(backends)
             metrics_funnel_bench(backends)
         finally:
             platform.stop()

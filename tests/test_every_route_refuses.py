@@ -284,6 +284,86 @@ async def test_discussion_routes_refuse_outsiders_muted_and_non_authors(
         assert r.json()["type"].endswith(":not-the-author")
 
 
+# --- Roles refused on metrics' community routes -----------------------------------------------
+# Every per-community metrics route, called by someone who must be refused: a stranger (404:
+# whether a community has metrics is not revealed), a plain member while the community publishes
+# nothing (403), and an API key without `metrics:read` (403 naming the scope). The control: the
+# owner reads each, and a member reads the leaderboard once the community publishes it.
+
+
+async def test_metrics_routes_refuse_strangers_members_and_unscoped_keys(
+    launch: Any, identities: Any
+) -> None:
+    from hearth_metrics.app import definition
+    from hearth_metrics.communities.consumers import memberships
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    community = uuid.uuid4()
+    await memberships.handle(
+        runtime.db, runtime.tables, snaps.community(community, owner, kind="customer")
+    )
+    for user, role in ((owner, "owner"), (member, "member")):
+        await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, role=role)
+        )
+    base = f"/communities/{community}"
+    reads = [
+        f"{base}/policy",
+        f"{base}/activity/daily",
+        f"{base}/activity/active",
+        f"{base}/activity/members",
+        f"{base}/retention",
+        f"{base}/win-back",
+        f"{base}/leaderboard",
+    ]
+    ours = {
+        path.replace(str(community), "{community_id}")
+        for path in svc.app.openapi()["paths"]
+        if path.startswith("/communities/{community_id}/")
+        and not path.endswith("/counts")
+        and not path.startswith(tuple(f"/communities/{{community_id}}/{b}" for b in BUSINESS))
+    }
+    assert ours == {p.replace(str(community), "{community_id}") for p in reads}, ours
+    key = {
+        "x-hearth-identity": identities.signer.sign(
+            Principal(subject=uuid.uuid4(), kind="service", roles=frozenset({"service"}))
+        )
+    }
+    for path in reads:
+        r = await svc.client.get(path, headers=identities.headers(stranger))
+        assert r.status_code == 404, ("stranger", path, r.status_code, r.text)
+        assert r.headers["content-type"] == "application/problem+json"
+        r = await svc.client.get(path, headers=identities.headers(member))
+        assert r.status_code == 403, ("member", path, r.status_code, r.text)
+        r = await svc.client.get(path, headers=key)
+        assert r.status_code == 403 and r.json()["required_scope"] == "metrics:read", path
+        r = await svc.client.get(path, headers=identities.headers(owner))
+        assert r.status_code == 200, ("owner", path, r.text)
+    for who in (stranger, member):
+        r = await svc.client.patch(
+            f"{base}/policy", json={"published": ["leaderboard"]}, headers=identities.headers(who)
+        )
+        assert r.status_code in (403, 404), (who, r.status_code, r.text)
+    r = await svc.client.patch(f"{base}/policy", json={"published": ["leaderboard"]}, headers=key)
+    assert r.status_code == 404, r.text
+    r = await svc.client.patch(
+        f"{base}/policy", json={"published": ["leaderboard"]}, headers=identities.headers(owner)
+    )
+    assert r.status_code == 200, r.text
+    r = await svc.client.get(f"{base}/leaderboard", headers=identities.headers(member))
+    assert r.status_code == 200, r.text
+    r = await svc.client.get(f"{base}/retention", headers=identities.headers(member))
+    assert r.status_code == 403, r.text
+
+
+BUSINESS = ("conversions", "funnel", "measures", "health", "analysis", "reports")
+"""metrics' business routes: refused in the next test."""
+
+
 # --- Roles refused on metrics' business routes -------------------------------------------------
 # Every conversions, funnel, measures, health, analysis and report route of one community,
 # called by a member the community publishes nothing to (403), by a stranger (404: whether the
@@ -331,6 +411,20 @@ async def test_metrics_business_routes_refuse_members_strangers_and_unscoped_key
         ("GET", f"{base}/reports/{report}", None),
         *(("GET", f"{base}/reports/{report}/{fmt}", None) for fmt in ("json", "csv", "svg", "png")),
     ]
+
+    # Every business route of the service is in `calls` (a new one must join them).
+    served = {
+        path
+        for path in svc.app.openapi()["paths"]
+        if path.startswith(tuple(f"/communities/{{community_id}}/{b}" for b in BUSINESS))
+    }
+    walked = {
+        re.sub(r"/(json|csv|svg|png)$", "/{fmt}", path)
+        .replace(str(community), "{community_id}")
+        .replace(report, "{report_id}")
+        for _, path, _ in calls
+    }
+    assert served == walked, served ^ walked
 
     def key(*scopes: str) -> dict[str, str]:
         principal = Principal(

@@ -24,11 +24,11 @@ from nats.aio.msg import Msg
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_metrics.activity.facts import CONTEXTS, fact_of
-from hearth_metrics.activity.ingest import Tables, apply_facts
+from hearth_metrics.activity.ingest import Tables, apply_facts, bulk_upsert
 from hearth_metrics.inactivity import service as inactivity
 from hearth_metrics.settings import MetricsSettings
 from servicekit.consumer import ConsumerRuntime, EventConsumer
-from servicekit.db import Database, upsert_insert
+from servicekit.db import Database
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope
 from servicekit.ids import utcnow
@@ -63,14 +63,20 @@ class BatchConsumer(EventConsumer):
             return 0
         async with db.session() as session:
             now = utcnow()
-            stmt = upsert_insert(session, tables.inbox).values(
-                [
-                    {"consumer": self.name, "event_id": i, "event_type": e.type, "handled_at": now}
-                    for i, e in sorted(unique.items())
-                ]
+            rows = [
+                {"consumer": self.name, "event_id": i, "event_type": e.type, "handled_at": now}
+                for i, e in sorted(unique.items())
+            ]
+            # The ids inserted now (RETURNING skips conflicts): the events not seen before.
+            fresh = set(
+                await bulk_upsert(
+                    session,
+                    tables.inbox,
+                    rows,
+                    key=["consumer", "event_id"],
+                    returning="event_id",
+                )
             )
-            stmt = stmt.on_conflict_do_nothing(index_elements=["consumer", "event_id"])
-            fresh = set((await session.execute(stmt.returning(tables.inbox.c.event_id))).scalars())
             await ingest_events(session, [e for i, e in unique.items() if i in fresh])
             await session.commit()
         return len(fresh)
@@ -176,7 +182,7 @@ class BatchRuntime(ConsumerRuntime):
             await message.ack()
 
 
-activity = BatchConsumer("metrics__activity", batch=500)
+activity = BatchConsumer("metrics__activity", batch=1000)
 
 
 async def _one(session: AsyncSession, envelope: Envelope) -> None:

@@ -65,6 +65,75 @@ def _postgres(session: AsyncSession) -> bool:
     return session.bind is not None and session.bind.dialect.name == "postgresql"
 
 
+def _pg_type(column: Any) -> str:
+    name = type(column.type).__name__.upper()
+    if name in ("UUID", "UUIDTYPE") or name.endswith("UUID"):
+        return "uuid"
+    if name in ("LARGEBINARY", "BLOB"):
+        return "bytea"
+    if "DATETIME" in name or "UTCDATETIME" in name:
+        return "timestamptz"
+    if name == "DATE":
+        return "date"
+    if "INT" in name:
+        return "int8" if "BIG" in name else "int4"
+    return "text"
+
+
+async def bulk_upsert(
+    session: AsyncSession,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    key: Sequence[str],
+    update: dict[str, str] | None = None,
+    returning: str | None = None,
+) -> list[Any]:
+    """Insert rows, on a key conflict do nothing or apply `update` ({column: SQL over the row's
+    table name and EXCLUDED}); returns the `returning` column of the rows inserted or updated.
+
+    PostgreSQL: one statement, `INSERT ... SELECT * FROM unnest(<one array per column>)`, the
+    same SQL for any number of rows (prepared once, one round trip). SQLite: an executemany.
+    """
+    if not rows:
+        return []
+    columns = list(rows[0])
+    if _postgres(session):
+        name = f'"{table.name}"'
+        arrays = ", ".join(
+            f"CAST(:c{i} AS {_pg_type(table.c[c])}[])" for i, c in enumerate(columns)
+        )
+        conflict = f"ON CONFLICT ({', '.join(key)}) DO " + (
+            "UPDATE SET " + ", ".join(f"{c} = {expr.format(t=name)}" for c, expr in update.items())
+            if update
+            else "NOTHING"
+        )
+        # Identifiers come from this service's own table metadata; every value is bound.
+        head = f"INSERT INTO {name} ({', '.join(columns)}) SELECT * FROM unnest({arrays}) "  # noqa: S608
+        sql = head + conflict + (f" RETURNING {returning}" if returning else "")
+        params = {f"c{i}": [r[c] for r in rows] for i, c in enumerate(columns)}
+        result = await session.execute(sa.text(sql), params)
+        return list(result.scalars()) if returning else []
+    stmt = upsert_insert(session, table)
+    if update:
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(key),
+            set_={
+                c: sa.literal_column(
+                    expr.format(t=f'"{table.name}"').replace("EXCLUDED", "excluded")
+                )
+                for c, expr in update.items()
+            },
+        )
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(key))
+    if returning:
+        result = await session.execute(stmt.returning(table.c[returning]), list(rows))
+        return list(result.scalars())
+    await session.execute(stmt, list(rows))
+    return []
+
+
 async def zones_of(
     session: AsyncSession, community_ids: Iterable[uuid.UUID], *, default: str
 ) -> dict[uuid.UUID, ZoneInfo]:
@@ -104,8 +173,7 @@ async def member_numbers(session: AsyncSession, users: Iterable[uuid.UUID]) -> d
         found.update({u: n for u, n in rows.all()})
     missing = [u for u in wanted if u not in found]
     if missing:
-        stmt = upsert_insert(session, table).values([{"user_id": u} for u in missing])
-        await session.execute(stmt.on_conflict_do_nothing(index_elements=["user_id"]))
+        await bulk_upsert(session, table, [{"user_id": u} for u in missing], key=["user_id"])
         for chunk in _chunks(missing, 1000):
             rows = await session.execute(
                 sa.select(table.c.user_id, table.c.n).where(table.c.user_id.in_(chunk))
@@ -117,12 +185,6 @@ async def member_numbers(session: AsyncSession, users: Iterable[uuid.UUID]) -> d
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def _later(session: AsyncSession, a: Any, b: Any) -> Any:
-    if _postgres(session):
-        return sa.func.greatest(a, b)  # ignores nulls
-    return sa.func.max(sa.func.coalesce(a, b), sa.func.coalesce(b, a))
 
 
 async def _lock(
@@ -204,13 +266,13 @@ async def _member_days(
         {"community_id": c, "day": d, "member": n, **counts}
         for (c, d, n), counts in sorted(rows.items())
     ]
-    for chunk in _chunks(values, 1000):
-        stmt = upsert_insert(session, table).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["community_id", "day", "member"],
-            set_={k: table.c[k] + stmt.excluded[k] for k in KINDS},
-        )
-        await session.execute(stmt)
+    await bulk_upsert(
+        session,
+        table,
+        values,
+        key=["community_id", "day", "member"],
+        update={k: f"{{t}}.{k} + EXCLUDED.{k}" for k in KINDS},
+    )
 
 
 async def _days(
@@ -222,10 +284,12 @@ async def _days(
     if not counts:
         return
     keys = sorted(counts)
-    stmt = upsert_insert(session, table).values(
-        [{"community_id": c, "day": d, "members": EMPTY} for c, d in keys]
+    await bulk_upsert(
+        session,
+        table,
+        [{"community_id": c, "day": d, "members": EMPTY} for c, d in keys],
+        key=["community_id", "day"],
     )
-    await session.execute(stmt.on_conflict_do_nothing(index_elements=["community_id", "day"]))
     held = await _lock(session, table, ["community_id", "day"], keys)
     updates = []
     for key in keys:
@@ -273,11 +337,11 @@ async def _members(
     if joins:
         # First joins need the old value (a cohort moves when an earlier join arrives late).
         join_keys = sorted(joins)
-        stmt = upsert_insert(session, table).values(
-            [{"community_id": c, "member": n, "user_id": users[(c, n)]} for c, n in join_keys]
-        )
-        await session.execute(
-            stmt.on_conflict_do_nothing(index_elements=["community_id", "member"])
+        await bulk_upsert(
+            session,
+            table,
+            [{"community_id": c, "member": n, "user_id": users[(c, n)]} for c, n in join_keys],
+            key=["community_id", "member"],
         )
         held = await _lock(session, table, ["community_id", "member"], join_keys)
         changed = []
@@ -297,18 +361,22 @@ async def _members(
                 changed,
             )
     active = [v for v in values if v["last_active_at"] is not None]
-    for chunk in _chunks(active, 1000):
-        stmt = upsert_insert(session, table).values(list(chunk))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["community_id", "member"],
-            set_={
-                "last_active_at": _later(
-                    session, table.c.last_active_at, stmt.excluded.last_active_at
-                ),
-                "contributions": table.c.contributions + stmt.excluded.contributions,
-            },
-        )
-        await session.execute(stmt)
+    later = (
+        "GREATEST({t}.last_active_at, EXCLUDED.last_active_at)"
+        if _postgres(session)
+        else "max(coalesce({t}.last_active_at, EXCLUDED.last_active_at),"
+        " coalesce(EXCLUDED.last_active_at, {t}.last_active_at))"
+    )
+    await bulk_upsert(
+        session,
+        table,
+        active,
+        key=["community_id", "member"],
+        update={
+            "last_active_at": later,
+            "contributions": "{t}.contributions + EXCLUDED.contributions",
+        },
+    )
     return moves
 
 
@@ -329,11 +397,11 @@ async def _cohorts(
         if fact is not None:
             add[(community, fact.at.astimezone(zone).date(), fact.what)].add(n)
     keys = sorted(set(add) | set(remove))
-    stmt = upsert_insert(session, table).values(
-        [{"community_id": c, "day": d, "channel": ch, "members": EMPTY} for c, d, ch in keys]
-    )
-    await session.execute(
-        stmt.on_conflict_do_nothing(index_elements=["community_id", "day", "channel"])
+    await bulk_upsert(
+        session,
+        table,
+        [{"community_id": c, "day": d, "channel": ch, "members": EMPTY} for c, d, ch in keys],
+        key=["community_id", "day", "channel"],
     )
     held = await _lock(session, table, ["community_id", "day", "channel"], keys)
     updates = []

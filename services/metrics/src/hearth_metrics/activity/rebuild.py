@@ -70,7 +70,7 @@ async def _stream_end(js: JetStreamContext, stream: str) -> int:
 
 
 async def _read(
-    js: JetStreamContext, stream: str, *, after: int, until: int, batch: int = 2000
+    js: JetStreamContext, stream: str, *, after: int, until: int, batch: int = 5000
 ) -> Any:
     """Yield lists of (sequence, envelope) for the stream's messages after..until."""
     if until <= after:
@@ -84,11 +84,17 @@ async def _read(
     sub = await js.pull_subscribe("", stream=stream, config=config)
     try:
         seq = after
+        idle = 0
         while seq < until:
             try:
                 messages = await sub.fetch(batch, timeout=1.0)
-            except (nats.errors.TimeoutError, TimeoutError):
-                break
+            except (nats.errors.TimeoutError, TimeoutError) as exc:
+                # A slow server is not the end of the stream: never skip what it still holds.
+                idle += 1
+                if idle >= 30:
+                    raise RuntimeError(f"{stream}: nothing past {seq} (expected {until})") from exc
+                continue
+            idle = 0
             out = []
             for message in messages:
                 seq = message.metadata.sequence.stream
@@ -100,6 +106,8 @@ async def _read(
                     continue
             if out:
                 yield out
+            if messages and messages[-1].metadata.sequence.stream >= until:
+                break
     finally:
         await sub.unsubscribe()
 

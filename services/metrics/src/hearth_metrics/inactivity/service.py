@@ -160,19 +160,16 @@ async def detect(
         for n, (user, last, q, _) in info.items()
         if q <= cutoff and INACTIVE not in marked[n]
     ]
-    # Top quartile by contributions among the community's contributors.
-    ranked = sorted((c for (_, _, _, c) in info.values() if c > 0), reverse=True)
-    top_floor = ranked[max(0, (len(ranked) + 3) // 4 - 1)] if ranked else None
+    # The top quartile of the community's contributors by contributions (ties: member number).
+    contributors = sorted((-c, n) for n, (_, _, _, c) in info.items() if c > 0)
+    top = {n for _, n in contributors[: (len(contributors) + 3) // 4]}
     lo = now - timedelta(days=settings.quiet_top_max_days)
     hi = now - timedelta(days=settings.quiet_top_min_days)
+    going = {n for n, *_ in inactive}
     quiet_top = [
         (n, user, last, q)
-        for n, (user, last, q, c) in info.items()
-        if top_floor is not None
-        and c >= top_floor
-        and last is not None
-        and lo <= last <= hi
-        and not marked[n]
+        for n, (user, last, q, _) in info.items()
+        if n in top and last is not None and lo <= last <= hi and not marked[n] and n not in going
     ]
     found = await _mark(uow, policy=policy, kind=INACTIVE, candidates=sorted(inactive), now=now)
     found += await _mark(uow, policy=policy, kind=QUIET_TOP, candidates=sorted(quiet_top), now=now)
