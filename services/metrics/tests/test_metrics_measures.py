@@ -365,3 +365,43 @@ async def test_moderation_measures(metrics: RunningService, identities: Identiti
         f"/communities/{cid}/measures/moderation", headers=identities.headers(stranger)
     )
     assert r.status_code == 404 and r.headers["content-type"] == PROBLEM
+
+
+async def test_health_score_shows_its_parts_from_the_measures(
+    metrics: RunningService, identities: Identities
+) -> None:
+    from metrics_testkit import joined
+
+    from hearth_metrics.funnels.consumers import funnel
+
+    rt = metrics.runtime
+    cid, owner, _ = await community(metrics)
+    people = [uuid.uuid4() for _ in range(10)]
+    for i, user in enumerate(people):  # 4 joined the week before, 6 in the window
+        at = T0 - 3 * 24 * H if i < 4 else T0 + i * H
+        assert await funnel.handle(rt.db, rt.tables, joined(cid, user, at))
+    post = uuid7()
+    envs = [published(cid, people[4], T0 + 12 * H, post_id=post)]
+    envs.append(commented(cid, post, people[5], T0 + 13 * H))  # answered after 1 h
+    for env in envs:
+        assert await funnel.handle(rt.db, rt.tables, env)
+        assert await measures.handle(rt.db, rt.tables, env)
+    r = await metrics.client.get(
+        f"/communities/{cid}/health",
+        params={"start": "2026-03-02", "end": "2026-03-08"},
+        headers=identities.headers(owner),
+    )
+    assert r.status_code == 200, r.text
+    got = r.json()
+    parts = {p["name"]: p for p in got["parts"]}
+    assert parts["activity"]["inputs"] == {"members": 10, "active_contributors": 2}
+    assert parts["activity"]["value"] == 1.0  # 20 % of members contributed: full
+    assert parts["responsiveness"]["value"] == 1.0  # answered, within the hour
+    assert parts["growth"]["inputs"] == {"new_members": 6, "new_members_before": 4}
+    assert parts["growth"]["value"] == 0.75
+    assert parts["conversion"]["value"] == 1.0  # 2 of 6 new members contributed (> 30 %)
+    assert parts["safety"]["value"] == 1.0 and parts["events"]["value"] is None
+    weights = {n: p["weight"] for n, p in parts.items() if p["value"] is not None}
+    values = {n: p["value"] for n, p in parts.items() if p["value"] is not None}
+    want = 100 * sum(weights[n] * values[n] for n in values) / sum(weights.values())
+    assert got["score"] == round(want, 2) and got["suppressed"] is None
