@@ -49,7 +49,28 @@ MEMBERS = int(os.environ.get("BENCH_METRICS_MEMBERS", "200000"))
 DAYS = int(os.environ.get("BENCH_METRICS_DAYS", "180"))
 REBUILD = int(os.environ.get("BENCH_METRICS_REBUILD", "300000"))
 READS = int(os.environ.get("BENCH_METRICS_READS", "60"))
-BATCH = 1000  # the consumer's fetch batch (activity.batch)
+BATCH = activity.batch  # the consumer's fetch batch
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+async def _server_cpu(rt: ServiceRuntime) -> float:
+    """CPU seconds of this database's PostgreSQL backends so far (same host: /proc)."""
+    async with rt.db.session() as session:
+        pids = (
+            await session.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ).scalars()
+        return sum(_proc_cpu(pid) for pid in pids)
+
+
+def _proc_cpu(pid: int) -> float:
+    """utime + stime of a process, in seconds (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def _runtime(url: str, nats_url: str = "", prefix: str = "bench") -> ServiceRuntime:
@@ -77,15 +98,17 @@ async def ingest(url: str) -> dict[str, Any]:
     spec = metrics_data.Spec(members=MEMBERS, days=DAYS, events=EVENTS)
     await _zones(rt, spec)
     busy = 0.0
+    cpu = 0.0
     n = 0
     batch: list[Any] = []
     t0 = time.perf_counter()
     for g in metrics_data.generate(spec):
         batch.append(metrics_data.envelope(g))
         if len(batch) == BATCH:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             await activity.handle_batch(rt.db, rt.tables, batch)
             busy += time.perf_counter() - t
+            cpu += time.process_time() - c
             n += len(batch)
             batch = []
             if n % 500_000 == 0:
@@ -96,7 +119,16 @@ async def ingest(url: str) -> dict[str, Any]:
         busy += time.perf_counter() - t
         n += len(batch)
     wall = time.perf_counter() - t0
-    figures = {"events": n, "ingest_per_s": round(n / busy), "wall_s": round(wall, 1)}
+    server = await _server_cpu(rt)
+    figures = {
+        "events": n,
+        "ingest_per_s": round(n / busy),
+        "wall_s": round(wall, 1),
+        # What the same work costs in CPU (ingest process + its PostgreSQL backends): the rate
+        # one process would reach on an idle machine, where nothing else takes the cores.
+        "ingest_cpu_per_s": round(n / (cpu + server)) if cpu + server else 0,
+        "load": round(os.getloadavg()[0], 1),
+    }
     figures |= await reads(rt, spec)
     await rt.db.dispose()
     return figures
@@ -182,9 +214,11 @@ async def rebuild_bench(url: str, nats_url: str) -> dict[str, Any]:
         await asyncio.gather(*pending)
         if batch:
             await activity.handle_batch(rt.db, rt.tables, batch)
-        t = time.perf_counter()
+        before = await _server_cpu(rt)
+        t, c = time.perf_counter(), time.process_time()
         result = await rebuild(rt.db, rt.tables, js, prefix=prefix, default_zone="UTC")
         took = time.perf_counter() - t
+        cpu = time.process_time() - c + await _server_cpu(rt) - before
         for context in ("members", "content", "events", "moderation"):
             await js.delete_stream(stream_name(prefix, context))
     finally:
@@ -194,6 +228,7 @@ async def rebuild_bench(url: str, nats_url: str) -> dict[str, Any]:
         "rebuild_events": result.applied,
         "rebuild_per_s": round(result.applied / took),
         "rebuild_s": round(took, 1),
+        "rebuild_cpu_per_s": round(result.applied / cpu) if cpu > 0 else 0,
     }
 
 
@@ -212,6 +247,10 @@ def main(pg_url: str, nats_url: str | None, make_url: Any) -> None:
         + verdict(figures["ingest_per_s"] >= 5000, ">= 5,000/s")
     )
     print(
+        f"    CPU cost: {figures['ingest_cpu_per_s']:,} events per CPU-second (ingest process + "
+        f"its PostgreSQL backends), load average {figures['load']} on {os.cpu_count()} cores"
+    )
+    print(
         f"  DAU/WAU/MAU 90-day series: p50 {figures['series_p50_ms']} ms, "
         f"p95 {figures['series_p95_ms']} ms (peak DAU {figures['peak_dau']:,}) "
         + verdict(figures["series_p95_ms"] <= 50, "p95 <= 50 ms")
@@ -228,6 +267,7 @@ def main(pg_url: str, nats_url: str | None, make_url: Any) -> None:
             f"({r['rebuild_events']:,} events in {r['rebuild_s']} s) "
             + verdict(r["rebuild_per_s"] >= 20000, ">= 20,000/s")
         )
+        print(f"    CPU cost: {r['rebuild_cpu_per_s']:,} events per CPU-second")
 
 
 if __name__ == "__main__":

@@ -200,3 +200,57 @@ async def test_a_quiet_member_starts_members_care_journey_end_to_end(
 
     await eventually(won_back, timeout=30)
     assert len(await recorded(metrics, ACTIVE)) == 1
+
+
+async def test_win_back_rate_of_care_journeys(
+    metrics: RunningService, identities: Identities
+) -> None:
+    rt = metrics.runtime
+    snaps = Snapshots()
+    community, owner = uuid.uuid4(), uuid.uuid4()
+    await memberships.handle(rt.db, rt.tables, snaps.community(community, owner, kind="customer"))
+    await memberships.handle(rt.db, rt.tables, snaps.membership(community, owner, role="owner"))
+    now = utcnow()
+    envs = []
+    journeys = [uuid.uuid4() for _ in range(4)]
+    for i, journey in enumerate(journeys):
+        user = uuid.uuid4()
+        for step in ("first", "follow_up"):
+            envs.append(
+                producer_envelope(
+                    "hearth.members.care.nudge_sent.v1",
+                    {
+                        "journey_id": str(journey),
+                        "community_id": str(community),
+                        "user_id": str(user),
+                        "trigger": "inactive",
+                        "step": step,
+                        "sent_at": (now - timedelta(days=3)).isoformat(),
+                    },
+                )
+            )
+        if i == 0:
+            envs.append(
+                producer_envelope(
+                    "hearth.members.member.won_back.v1",
+                    {
+                        "journey_id": str(journey),
+                        "community_id": str(community),
+                        "user_id": str(user),
+                        "trigger": "inactive",
+                        "nudges_sent": 2,
+                        "started_at": (now - timedelta(days=3)).isoformat(),
+                        "won_back_at": (now - timedelta(days=1)).isoformat(),
+                        "days_to_win_back": 2.0,
+                    },
+                )
+            )
+    # Won back delivered before the nudge (another stream), and everything twice.
+    envs.reverse()
+    assert await activity.handle_batch(rt.db, rt.tables, envs + envs) == len(envs)
+    r = await metrics.client.get(
+        f"/communities/{community}/win-back", headers=identities.headers(owner)
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["started"], body["won_back"], body["rate"]) == (4, 1, 0.25)

@@ -184,23 +184,62 @@ async def active_series(
     first = start - timedelta(days=29) if window == "rolling" else bucket_of(start, "month")
     first = min(first, bucket_of(start, "week"))
     maps = await active_bitmaps(session, community_id=community_id, start=first, end=end)
+    seq = [maps.get(d, EMPTY) for d in days_between(first, end)]
+    offset = (start - first).days
+    if window == "rolling":
+        wau, mau = rolling_cardinalities(seq, 7), rolling_cardinalities(seq, 30)
+    else:
+        days = days_between(first, end)
+        wau = running_cardinalities(seq, [bucket_of(d, "week") for d in days])
+        mau = running_cardinalities(seq, [bucket_of(d, "month") for d in days])
+    return [
+        ActiveDay(day=day, dau=len(seq[i]), wau=wau[i], mau=mau[i])
+        for i, day in enumerate(days_between(start, end), start=offset)
+    ]
+
+
+EMPTY = BitMap()
+
+
+def rolling_cardinalities(seq: Sequence[BitMap], w: int) -> list[int]:
+    """|seq[i-w+1] | ... | seq[i]| (the union's size) for every i: about three unions per i.
+
+    Blocks of w days: each window spans the end of one block and the start of the next, so it
+    is (suffix union of its first block) | (prefix union of its last block), both built in one
+    pass; only the cardinality of that last union is needed (`union_cardinality`).
+    """
+    n = len(seq)
+    prefix: list[BitMap] = [EMPTY] * n
+    suffix: list[BitMap] = [EMPTY] * n
+    for block in range(0, n, w):
+        stop = min(block + w, n)
+        acc = BitMap()
+        for i in range(block, stop):
+            acc = acc | seq[i]
+            prefix[i] = acc
+        acc = BitMap()
+        for i in range(stop - 1, block - 1, -1):
+            acc = acc | seq[i]
+            suffix[i] = acc
     out = []
-    for day in days_between(start, end):
-        if window == "rolling":
-            week_start, month_start = day - timedelta(days=6), day - timedelta(days=29)
+    for i in range(n):
+        lo = max(0, i - w + 1)
+        if lo // w == i // w:  # the window lies in one block (it starts the block or is cut)
+            out.append(len(prefix[i]) if lo % w == 0 else len(BitMap.union(*seq[lo : i + 1])))
         else:
-            week_start, month_start = bucket_of(day, "week"), bucket_of(day, "month")
-        week = [m for d, m in maps.items() if week_start <= d <= day]
-        month = [m for d, m in maps.items() if month_start <= d <= day]
-        today = maps.get(day)
-        out.append(
-            ActiveDay(
-                day=day,
-                dau=len(today) if today is not None else 0,
-                wau=len(BitMap.union(*week)) if week else 0,
-                mau=len(BitMap.union(*month)) if month else 0,
-            )
-        )
+            out.append(suffix[lo].union_cardinality(prefix[i]))
+    return out
+
+
+def running_cardinalities(seq: Sequence[BitMap], buckets: Sequence[date]) -> list[int]:
+    """|union of seq since the start of i's bucket, through i| for every i."""
+    out = []
+    acc = BitMap()
+    for i, bitmap in enumerate(seq):
+        if i == 0 or buckets[i] != buckets[i - 1]:
+            acc = BitMap()
+        acc = acc | bitmap
+        out.append(len(acc))
     return out
 
 
