@@ -13,6 +13,8 @@
    on PostgreSQL (bench/registrations.py; issue 13: >= 500/s); alone: BENCH_ONLY=registrations.
 6. Metrics on PostgreSQL (bench/metrics.py): incremental ingest and rebuild events/s, and the
    DAU/WAU/MAU series and cohort matrix p95 over generated activity (BENCH_METRICS_EVENTS).
+6. Metrics' funnel over generated activity (bench/metrics_funnel.py; BENCH_FUNNEL_EVENTS,
+   default 5,000,000 from 200,000 members).
 Each target named by an issue gets a verdict line (met / MISSED) beside its figure.
 """
 
@@ -310,6 +312,18 @@ def metrics_bench(backends: object) -> None:
     )
 
 
+def metrics_funnel_bench(backends: object) -> None:
+    """Funnel p95 <= 50 ms at 5M events / 200k members (issue 14), on PostgreSQL."""
+    sys.path.insert(0, str(HERE))
+    import metrics_funnel
+
+    if getattr(backends, "postgres_admin_url", None) is None:
+        print("metrics funnel: skipped (needs PostgreSQL)")
+        return
+    url = backends.database_url("benchfunnel", "postgres")  # type: ignore[attr-defined]
+    metrics_funnel.report(asyncio.run(metrics_funnel.run(url)))
+
+
 def main() -> None:
     # bench/registrations.py: events' registrations/s under contention (issue 13), alone with
     # BENCH_ONLY=registrations, else after the platform benches.
@@ -337,6 +351,7 @@ def main() -> None:
             asyncio.run(propagation(platform, signer))
             content_search_bench(backends)
             metrics_bench(backends)
+            metrics_funnel_bench(backends)
         finally:
             platform.stop()
             backends.close()

@@ -909,7 +909,9 @@ async def test_metrics_routes_refuse_strangers_members_and_unscoped_keys(
     ours = {
         path.replace(str(community), "{community_id}")
         for path in svc.app.openapi()["paths"]
-        if path.startswith("/communities/{community_id}/") and not path.endswith("/counts")
+        if path.startswith("/communities/{community_id}/")
+        and not path.endswith("/counts")
+        and not path.startswith(tuple(f"/communities/{{community_id}}/{b}" for b in BUSINESS))
     }
     assert ours == {p.replace(str(community), "{community_id}") for p in reads}, ours
     key = {
@@ -942,3 +944,105 @@ async def test_metrics_routes_refuse_strangers_members_and_unscoped_keys(
     assert r.status_code == 200, r.text
     r = await svc.client.get(f"{base}/retention", headers=identities.headers(member))
     assert r.status_code == 403, r.text
+
+
+BUSINESS = ("conversions", "funnel", "measures", "health", "analysis", "reports")
+"""metrics' business routes: refused in the next test."""
+
+
+# --- Roles refused on metrics' business routes -------------------------------------------------
+# Every conversions, funnel, measures, health, analysis and report route of one community,
+# called by a member the community publishes nothing to (403), by a stranger (404: whether the
+# community has metrics is not revealed), and by an API key without `metrics:read` (403);
+# reporting a conversion needs `metrics:conversions:write` (403 for a member or a read key).
+
+
+async def test_metrics_business_routes_refuse_members_strangers_and_unscoped_keys(
+    launch: Any, identities: Any
+) -> None:
+    from hearth_metrics.app import definition
+    from hearth_metrics.communities.consumers import memberships
+    from servicekit.testing.membership import Snapshots
+
+    svc = await launch(definition)
+    runtime = svc.runtime
+    snaps = Snapshots()
+    owner, member, stranger = (uuid.uuid4() for _ in range(3))
+    community = uuid.uuid4()
+    assert await memberships.handle(
+        runtime.db, runtime.tables, snaps.community(community, owner, kind="customer")
+    )
+    for user, role in ((owner, "owner"), (member, "member")):
+        assert await memberships.handle(
+            runtime.db, runtime.tables, snaps.membership(community, user, role=role)
+        )
+    r = await svc.client.post(
+        f"/communities/{community}/reports",
+        json={"period": "week"},
+        headers=identities.headers(owner),
+    )
+    assert r.status_code == 201, r.text  # the control: the owner may
+    report = r.json()["id"]
+    base = f"/communities/{community}"
+    calls = [
+        ("GET", f"{base}/conversions/rates", None),
+        ("GET", f"{base}/funnel", None),
+        ("GET", f"{base}/measures/content", None),
+        ("GET", f"{base}/measures/activities", None),
+        ("GET", f"{base}/measures/moderation", None),
+        ("GET", f"{base}/health", None),
+        ("GET", f"{base}/analysis", None),
+        ("GET", f"{base}/reports", None),
+        ("POST", f"{base}/reports", {"period": "week"}),
+        ("GET", f"{base}/reports/{report}", None),
+        *(("GET", f"{base}/reports/{report}/{fmt}", None) for fmt in ("json", "csv", "svg", "png")),
+    ]
+
+    # Every business route of the service is in `calls` (a new one must join them).
+    served = {
+        path
+        for path in svc.app.openapi()["paths"]
+        if path.startswith(tuple(f"/communities/{{community_id}}/{b}" for b in BUSINESS))
+    }
+    walked = {
+        re.sub(r"/(json|csv|svg|png)$", "/{fmt}", path)
+        .replace(str(community), "{community_id}")
+        .replace(report, "{report_id}")
+        for _, path, _ in calls
+    }
+    assert served == walked, served ^ walked
+
+    def key(*scopes: str) -> dict[str, str]:
+        principal = Principal(
+            subject=uuid.uuid4(),
+            kind="service",
+            roles=frozenset({"service"}),
+            scopes=frozenset(scopes),
+        )
+        return {"x-hearth-identity": identities.signer.sign(principal)}
+
+    for method, path, body in calls:
+        for who, headers, status in (
+            ("member", identities.headers(member), 403),
+            ("stranger", identities.headers(stranger), 404),
+            ("unscoped key", key("metrics:conversions:write"), 403),
+        ):
+            r = await svc.client.request(method, path, json=body, headers=headers)
+            assert r.status_code == status, (who, method, path, r.status_code, r.text)
+            assert r.headers["content-type"] == "application/problem+json", (who, path)
+        r = await svc.client.request(method, path, json=body, headers=identities.headers(owner))
+        assert r.status_code in (200, 201), (method, path, r.text)  # the control
+    conversion = {
+        "id": "o-1",
+        "kind": "purchase",
+        "community_id": str(community),
+        "occurred_at": "2026-03-02T00:00:00Z",
+    }
+    for who, headers in (
+        ("member", identities.headers(member)),
+        ("owner", identities.headers(owner)),
+        ("read key", key("metrics:read")),
+    ):
+        r = await svc.client.post("/conversions", json=conversion, headers=headers)
+        assert r.status_code == 403, (who, r.text)
+        assert r.json()["type"].endswith(":insufficient-scope")

@@ -27,6 +27,7 @@ from hearth_members.membership.consumers import sanctions as sanctions_consumer
 from hearth_members.membership.routes import router as membership_router
 from hearth_members.notifications import privacy as notifications_privacy
 from hearth_members.notifications.consumers import gateway_notices as gateway_consumer
+from hearth_members.notifications.consumers import metrics_reports as reports_consumer
 from hearth_members.notifications.consumers import reminders as reminders_consumer
 from hearth_members.notifications.consumers import suggestions as suggestions_consumer
 from hearth_members.notifications.metrics import DeliveryCollector
@@ -89,6 +90,7 @@ definition = ServiceDefinition(
         gateway_consumer,
         reminders_consumer,
         suggestions_consumer,
+        reports_consumer,
     ],
     background=[care_scheduler, cleanup_loop, notification_sender],
     collectors=[DeliveryCollector],

@@ -28,3 +28,11 @@ class MetricsSettings(ServiceSettings):
     quiet_top_min_days: int = Field(default=7, ge=1, le=365)
     quiet_top_max_days: int = Field(default=28, ge=1, le=365)
     quiet_top_lookback_days: int = Field(default=90, ge=7, le=730)
+
+    # Funnels: a core member has at least this many contributions inside one window.
+    funnel_core_contributions: int = Field(default=10, ge=1, le=1000)
+    funnel_core_window_days: int = Field(default=28, ge=1, le=365)
+    # Reports: how often the scheduler looks for periods that ended (one claim row each).
+    reports_tick_seconds: float = Field(default=600.0, gt=0)
+    # The public base of report links in report.published events (the gateway's metrics path).
+    reports_base_url: str = "/api/metrics"

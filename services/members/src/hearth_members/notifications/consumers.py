@@ -1,14 +1,18 @@
 """Subscriptions that notify: the gateway's webhook-disabled notices; events' reminders,
-cancelled activities and promotions from the waitlist."""
+cancelled activities and promotions from the waitlist; content's suggestion status changes;
+metrics' community reports (to the community's owners and admins)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from pydantic import BaseModel, ConfigDict
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth_members.communities.models import CommunityRole
+from hearth_members.membership.models import Membership, MembershipStatus
 from hearth_members.notifications import notify
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
@@ -214,3 +218,48 @@ async def on_registration_promoted(session: AsyncSession, envelope: Envelope) ->
         community_id=data.community_id,
         data={"activity_id": str(data.activity_id), "registration_id": str(data.registration_id)},
     )
+
+
+metrics_reports = EventConsumer("members__metrics_reports")
+
+
+class ReportPublishedFact(BaseModel):
+    """What members reads from hearth.metrics.report.published.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    report_id: uuid.UUID
+    community_id: uuid.UUID
+    period: str
+    period_start: date
+    period_end: date | None = None
+    url: str
+
+
+@metrics_reports.handles("hearth.metrics.report.published.v1")
+async def on_report_published(session: AsyncSession, envelope: Envelope) -> None:
+    """Put a community's new metrics report in the inbox of its active owners and admins."""
+    data: ReportPublishedFact = envelope.payload(ReportPublishedFact)
+    rows = await session.exec(
+        select(Membership.user_id).where(
+            Membership.community_id == data.community_id,
+            col(Membership.role).in_([CommunityRole.owner, CommunityRole.admin]),
+            Membership.status == MembershipStatus.active,
+        )
+    )
+    uow = handler_uow(session)
+    for user_id in sorted(rows.all()):
+        await notify(
+            uow=uow,
+            user_id=user_id,
+            kind="metrics.report",
+            title=f"Your community's {data.period}ly report is ready",
+            body=f"The metrics report for the {data.period} from {data.period_start} is ready.",
+            community_id=data.community_id,
+            data={
+                "report_id": str(data.report_id),
+                "period": data.period,
+                "period_start": data.period_start.isoformat(),
+                "url": data.url,
+            },
+        )

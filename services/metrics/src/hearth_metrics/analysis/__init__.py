@@ -1,0 +1,1 @@
+"""Comparison, trend and correlation: pure functions over series (no database)."""

@@ -1,0 +1,1 @@
+"""Conversions that business systems report (HTTP or NATS), and conversion rates."""

@@ -1,0 +1,1 @@
+"""The visitor -> member -> contributor -> core member funnel, from per-member milestone rows."""

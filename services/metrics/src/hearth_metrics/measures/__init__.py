@@ -1,0 +1,1 @@
+"""Content, activity and moderation measures per community, from per-item fact rows."""

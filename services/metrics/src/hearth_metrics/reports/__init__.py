@@ -1,0 +1,1 @@
+"""Weekly, monthly and quarterly community reports: JSON, CSV, SVG and PNG, on schedule or asked."""
