@@ -662,11 +662,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{b.name:15} {', '.join(s.name for s in b.rows)}")
         return 0
     where, commit = machine(), git_commit()
+    # The knobs this run was given belong to the command that reproduces its figures.
+    knobs = "".join(
+        f"{k}={v} "
+        for k, v in sorted(os.environ.items())
+        if k.startswith("BENCH_") and k != "BENCH_ONLY"
+    )
     rows = []
     ctx = Context()
     try:
         for bench, keep in select(args.only):
-            command = f"make bench BENCH={bench.name}"
+            command = f"{knobs}make bench BENCH={bench.name}"
             try:
                 figures = bench.run(ctx)
             except Skipped as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -119,9 +120,11 @@ def test_bench_selects_benches_groups_and_single_rows() -> None:
 
 
 def test_a_run_of_unbuilt_benches_writes_null_rows_with_the_reason(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "results.json"
+    for k in [k for k in os.environ if k.startswith("BENCH_")]:
+        monkeypatch.delenv(k)
     assert run.main(["--only", "load", "--out", str(out)]) == 0
     doc = json.loads(out.read_text())
     load = next(b for b in run.BENCHES if b.name == "load")
@@ -130,3 +133,9 @@ def test_a_run_of_unbuilt_benches_writes_null_rows_with_the_reason(
     assert all(r["command"] == "make bench BENCH=load" for r in doc["rows"])
     assert all(r["machine"]["cores"] >= 1 and r["machine"]["cpu"] for r in doc["rows"])
     assert "load.p99" in capsys.readouterr().out
+    # The knobs a run was given are part of the command that reproduces it.
+    monkeypatch.setenv("BENCH_SECONDS", "2")
+    run.main(["--only", "load.p50", "--out", str(out)])
+    got = {r["name"]: r["command"] for r in json.loads(out.read_text())["rows"]}
+    assert got["load.p50"] == "BENCH_SECONDS=2 make bench BENCH=load"
+    assert got["load.p99"] == "make bench BENCH=load"  # from the earlier run, kept
