@@ -47,9 +47,8 @@ lint: install ## ruff and mypy over the repository
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy servicekit/src gateway/src services/*/src
 
-bench: install ## the benchmarks: platform (bench/run.py), then the gateway's upstream transports
-	$(PY) bench/run.py $(BENCH_ARGS)
-	$(PY) gateway/bench/transports.py --seconds 5
+bench: install ## every benchmark, one table (bench/results.json); one bench or row: BENCH=name
+	BENCH="$(BENCH)" $(PY) bench/run.py $(BENCH_ARGS)
 
 catalogue: install ## regenerate docs/events (AsyncAPI + JSON Schemas) from the event models
 	$(PY) -m servicekit.catalogue --out docs/events

@@ -8,7 +8,7 @@ activity takes that activity's row lock, so this measures the serialised path th
 no-overbooking guarantee costs. Each round is checked: exactly 100 confirmed, 900 waitlisted,
 positions 1..1000, no errors.
 
-`python bench/registrations.py` (or `BENCH_ONLY=registrations make bench`). Knobs:
+`python bench/registrations.py` (or `make bench BENCH=registrations`). Knobs:
 BENCH_REG_CONCURRENCY (100), BENCH_REG_PER_ROUND (1000), BENCH_REG_ROUNDS (3).
 """
 
@@ -150,15 +150,16 @@ async def _counts(database_url: str, activity_id: uuid.UUID) -> tuple[dict[str, 
     return {str(s): int(n) for s, n in rows}, ordered
 
 
-def main() -> None:
-    """Start the service, run the rounds, print the figures and the verdict."""
+def main() -> dict[str, float | bool] | None:
+    """Start the service, run the rounds, print the figures and the verdict; return the median
+    rate and whether every round was exact and error-free (None: no PostgreSQL)."""
     from servicekit.ids import utcnow
 
     backends = resolve_backends()
     try:
         if not backends.postgres_admin_url:
             print("registrations bench: PostgreSQL is not available (skipped)")
-            return
+            return None
         database_url = backends.database_url("events", "postgres")
         private, public = generate_keypair()
         signer = AssertionSigner(private)
@@ -261,6 +262,7 @@ def main() -> None:
                     f"registrations under contention (PostgreSQL, median of {ROUNDS}): "
                     f"{best:.0f}/s — target >= 500/s, exact and error-free: {mark}"
                 )
+                return {"rps": best, "exact": ok}
             finally:
                 proc.terminate()
                 try:
