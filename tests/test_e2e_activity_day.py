@@ -120,3 +120,30 @@ async def test_check_in_draw_and_questions_through_the_gateway(
     for _ in range(2):
         r = await gw.put(f"/api/events/questions/{question}/vote", headers=member2)
         assert r.status_code == 200 and r.json()["upvotes"] == 1, r.text
+
+
+async def test_personal_calendar_feed_is_a_capability_url(
+    platform: Platform, gw: httpx.AsyncClient
+) -> None:
+    """A calendar app fetches the feed with no credential: the URL's token is the credential."""
+    member = await token(gw, "member")
+    r = await gw.post("/api/events/calendar/tokens", json={"label": "phone"}, headers=member)
+    assert r.status_code == 201, r.text
+    issued = r.json()
+    async with httpx.AsyncClient(base_url=platform.gateway, timeout=10) as app:  # no headers
+        r = await app.get(f"/api/events{issued['path']}")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("text/calendar")
+        assert b"BEGIN:VCALENDAR" in r.content
+        # A made-up token is refused by events; any other path still needs a credential.
+        r = await app.get("/api/events/calendar/feeds/" + "x" * 43 + ".ics")
+        assert r.status_code == 404, r.text
+        r = await app.get("/api/events/calendar/tokens")
+        assert r.status_code == 401
+        r = await app.post(f"/api/events{issued['path']}")
+        assert r.status_code == 401
+        # Revoked, the URL stops working.
+        r = await gw.delete(f"/api/events/calendar/tokens/{issued['id']}", headers=member)
+        assert r.status_code in (200, 204), r.text
+        r = await app.get(f"/api/events{issued['path']}")
+        assert r.status_code == 404

@@ -168,6 +168,7 @@ def create_app(settings: GatewaySettings | None = None) -> GatewayApp:
             settings.rate_limit_principal_per_second, settings.rate_limit_principal_burst
         ),
         max_body_bytes=settings.max_body_bytes,
+        capability_paths=settings.capability_paths,
         timeout_seconds=settings.upstream_timeout_seconds,
         connect_timeout_seconds=settings.upstream_connect_timeout_seconds,
         connection_limit=settings.upstream_connection_limit,

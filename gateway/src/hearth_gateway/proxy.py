@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -153,6 +154,19 @@ class Upstream:
     session: aiohttp.ClientSession | None = None
 
 
+# The caller of a capability URL: a nameless service principal with no roles and no scopes
+# (rate-limited by IP like everyone); only the capability's own route accepts it for anything.
+ANONYMOUS = Identity(
+    subject=uuid.UUID(int=0),
+    kind="service",
+    name="capability-url",
+    roles=frozenset(),
+    scopes=frozenset(),
+    valid_until=float("inf"),
+    rate_key="anonymous",
+)
+
+
 class Proxy:
     """ASGI app for /api/<context>/<path> that relays authenticated calls to the upstreams."""
 
@@ -168,6 +182,7 @@ class Proxy:
         ip_rate: Rate | None = None,
         principal_rate: Rate | None = None,
         max_body_bytes: int,
+        capability_paths: list[str] | None = None,
         timeout_seconds: float,
         connect_timeout_seconds: float,
         connection_limit: int,
@@ -182,6 +197,7 @@ class Proxy:
         self._ip_rate = ip_rate
         self._principal_rate = principal_rate
         self._max_body = max_body_bytes
+        self._capabilities = [re.compile(p) for p in capability_paths or []]
         self._timeout = aiohttp.ClientTimeout(
             total=timeout_seconds, sock_connect=connect_timeout_seconds
         )
@@ -291,12 +307,24 @@ class Proxy:
                 )
                 if wait:
                     raise _throttled(wait)
-            identity = await self._identify(authorization, api_key)
+            if (
+                authorization is None
+                and api_key is None
+                and scope["method"] in ("GET", "HEAD")
+                and any(c.match(scope["path"]) for c in self._capabilities)
+            ):
+                identity = ANONYMOUS  # the path's token is the credential; the upstream checks it
+            else:
+                identity = await self._identify(authorization, api_key)
             if identity.api_key_id is not None:
                 needed = self._scopes.required(scope["method"], scope["path"])
                 if needed is None or needed not in identity.scopes:
                     raise _forbidden_scope(needed)
-            if limiter is not None and self._principal_rate is not None:
+            if (
+                limiter is not None
+                and self._principal_rate is not None
+                and identity is not ANONYMOUS
+            ):
                 wait = (
                     limiter.hit_now(identity.rate_key, self._principal_rate)
                     if limiter.local

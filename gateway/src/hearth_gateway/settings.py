@@ -37,6 +37,10 @@ class GatewaySettings(ServiceSettings):
     token_leeway_seconds: int = Field(default=30, ge=0, le=300)
     access_token_ttl_seconds: int = Field(default=900, gt=0, le=86_400)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Capability URLs: GETs whose unguessable path segment is the credential (a calendar app
+    # subscribing to a personal feed sends no header). Matched against /api/<context>/<path>;
+    # the upstream sees the anonymous principal and checks the token itself.
+    capability_paths: list[str] = [r"^/api/events/calendar/feeds/[A-Za-z0-9_-]{16,128}\.ics$"]
     upstream_timeout_seconds: float = Field(default=10.0, gt=0)
     upstream_connect_timeout_seconds: float = Field(default=2.0, gt=0)
     # Per upstream and gateway process. Measured (gateway/README.md, "Upstream pool size"):
