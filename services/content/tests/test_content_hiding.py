@@ -15,11 +15,11 @@ from servicekit.testing.harness import Identities
 from servicekit.testing.membership import Snapshots
 
 
-def _fact(kind: str, community: uuid.UUID, post_id: str) -> Any:
+def _fact(kind: str, community: uuid.UUID, post_id: str, item_type: str = "post") -> Any:
     data: dict[str, Any] = {
         "entry_id": str(uuid7()),
         "community_id": str(community),
-        "item_type": "post",
+        "item_type": item_type,
         "item_id": post_id,
         "user_id": None,
     }
@@ -97,3 +97,25 @@ async def test_hidden_posts_leave_members_sight_and_come_back(
     other = _fact("hidden", uuid.uuid4(), published)
     assert await hiding.handle(runtime.db, runtime.tables, other)
     assert await status(published) == "published"
+
+    # A comment hidden after reports leaves members' sight (and the count), then comes back.
+    r = await svc.client.post(
+        f"/posts/{published}/comments", json={"body": "buy now"}, headers=identities.headers(reader)
+    )
+    assert r.status_code == 201, r.text
+    comment = r.json()["id"]
+
+    async def comments_seen() -> tuple[list[str], int]:
+        r = await svc.client.get(f"/posts/{published}/comments", headers=identities.headers(author))
+        items = r.json()["items"] if isinstance(r.json(), dict) else r.json()
+        shown = [c["id"] for c in items if c.get("body")]
+        r = await svc.client.get(f"/posts/{published}", headers=identities.headers(author))
+        return shown, r.json()["comment_count"]
+
+    assert await comments_seen() == ([comment], 1)
+    hidden = _fact("hidden", community, comment, "comment")
+    assert await hiding.handle(runtime.db, runtime.tables, hidden)
+    assert await comments_seen() == ([], 0)
+    restored = _fact("restored", community, comment, "comment")
+    assert await hiding.handle(runtime.db, runtime.tables, restored)
+    assert await comments_seen() == ([comment], 1)

@@ -405,3 +405,52 @@ async def reaction_counts(
     )
     mine = sorted(str(k) for k in (await uow.session.exec(mine_stmt)).all())
     return counts, mine
+
+
+async def hide_comment(
+    uow: UnitOfWork, *, comment_id: uuid.UUID, community_id: uuid.UUID, reason: str
+) -> bool:
+    """Take a visible comment out of members' sight (held with `reason`); caller commits."""
+    comment = await uow.session.get(Comment, comment_id, with_for_update=True)
+    if (
+        comment is None
+        or comment.community_id != community_id
+        or comment.deleted_at is not None
+        or comment.status != CommentStatus.visible
+    ):
+        return False
+    comment.status = CommentStatus.held
+    comment.hold_reasons = [reason]
+    await search.unindex(uow, comment.id)
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if post is not None:
+        post.comment_count = max(0, post.comment_count - 1)
+        rescore(post)
+        uow.session.add(post)
+    uow.session.add(comment)
+    return True
+
+
+async def restore_comment(
+    uow: UnitOfWork, *, comment_id: uuid.UUID, community_id: uuid.UUID, reason: str
+) -> bool:
+    """Show again a comment that `hide_comment` held for `reason` (never a screening hold)."""
+    comment = await uow.session.get(Comment, comment_id, with_for_update=True)
+    if (
+        comment is None
+        or comment.community_id != community_id
+        or comment.deleted_at is not None
+        or comment.status != CommentStatus.held
+        or comment.hold_reasons != [reason]
+    ):
+        return False
+    comment.status = CommentStatus.visible
+    comment.hold_reasons = []
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if post is not None:
+        post.comment_count += 1
+        await _index(uow, comment, post)
+        rescore(post)
+        uow.session.add(post)
+    uow.session.add(comment)
+    return True
