@@ -313,3 +313,169 @@ async def test_database_outage_answers_503_refuses_writes_and_recovers_by_itself
         f"probes all 503 problem+json (slowest round {slowest:.2f}s); ready again "
         f"{recovery:.2f}s after it came back"
     )
+
+
+# --- 1. Producer killed between its commit and the publish ------------------------------------
+
+JOINS = 20
+JOINED = "hearth.members.member.joined.v1"
+
+
+async def _joins(metrics_db: str, community: str) -> tuple[int, int]:
+    """(metrics' join count for the community, its inbox rows for member.joined) — its own data."""
+    counted = await _scalar(
+        metrics_db,
+        "SELECT coalesce(max(joins), 0) FROM community_counts WHERE community_id = :c",
+        c=uuid.UUID(community),
+    )
+    handled = await _scalar(
+        metrics_db,
+        "SELECT count(*) FROM inbox WHERE event_type = :t",
+        t=JOINED,
+    )
+    return int(counted), int(handled)
+
+
+async def test_a_producer_killed_before_publishing_publishes_its_backlog_once_after_restart(
+    pg: Callable[[str], str],
+    nats_url: str,
+    subject_prefix: str,
+    identities: Identities,
+    nats_client: Any,
+    tmp_path: Path,
+) -> None:
+    members_db, metrics_db = pg("members"), pg("metrics")
+    members = Service(
+        "members", tmp_path, _env("members", members_db, nats_url, subject_prefix, identities)
+    )
+    metrics = Service(
+        "metrics", tmp_path, _env("metrics", metrics_db, nats_url, subject_prefix, identities)
+    )
+    nowhere = f"nats://127.0.0.1:{free_port()}"  # nothing listens: every event stays put
+    async with services(members, metrics), httpx.AsyncClient(timeout=15) as client:
+        await asyncio.gather(members.start("/healthz", HEARTH_NATS_URL=nowhere), metrics.start())
+        client.base_url = httpx.URL(members.url)
+        community = await _open_community(client, identities)
+        for _ in range(JOINS):  # each one acknowledged: 201, committed with its outbox rows
+            await _join(client, identities, community)
+        pending = await _scalar(
+            members_db, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+        )
+        rows = await _scalar(members_db, "SELECT count(*) FROM outbox")
+        assert pending == rows >= JOINS + 1  # none published yet
+        joined = await _joined(members_db)
+        assert joined == JOINS + 1  # the owner's membership and the 20 joins
+        members.kill()
+
+        await members.start()  # normally this time: NATS is there
+        stream = stream_name(subject_prefix, "members")
+
+        async def delivered() -> bool:
+            assert await _joins(metrics_db, community) == (joined, joined)
+            left = await _scalar(
+                members_db, "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+            assert left == 0
+            return True
+
+        await eventually(delivered, timeout=30)
+        ids = await _stream_ids(nats_client, stream)
+        outbox_ids = await _event_ids(members_db)
+        assert len(ids) == len(set(ids)), "an event reached the stream twice"
+        assert set(ids) == outbox_ids  # every acknowledged write's events, nothing else
+        await asyncio.sleep(1.0)  # nothing arrives late
+        assert await _joins(metrics_db, community) == (joined, joined)
+
+
+async def _joined(members_db: str) -> int:
+    """How many member.joined events members committed: the ledger of acknowledged joins."""
+    return int(
+        await _scalar(members_db, "SELECT count(*) FROM outbox WHERE event_type = :t", t=JOINED)
+    )
+
+
+async def _event_ids(url: str) -> set[str]:
+    db = Database(url)
+    try:
+        async with db.engine.connect() as conn:
+            return {str(r[0]) for r in await conn.execute(text("SELECT event_id FROM outbox"))}
+    finally:
+        await db.dispose()
+
+
+# --- 2. Consumer killed after its effect, before its ack --------------------------------------
+
+
+async def test_a_consumer_killed_between_its_commit_and_its_ack_has_no_second_effect(
+    pg: Callable[[str], str],
+    nats_url: str,
+    subject_prefix: str,
+    identities: Identities,
+    nats_client: Any,
+    tmp_path: Path,
+) -> None:
+    members_db, metrics_db = pg("members"), pg("metrics")
+    broker = TcpProxy(*_host_port(nats_url, 4222))
+    await broker.restore()
+    metrics_env = _env(
+        "metrics", metrics_db, f"nats://127.0.0.1:{broker.port}", subject_prefix, identities
+    )
+    metrics_env["HEARTH_CONSUMER_ACK_WAIT_SECONDS"] = "1"
+    members = Service(
+        "members", tmp_path, _env("members", members_db, nats_url, subject_prefix, identities)
+    )
+    metrics = Service("metrics", tmp_path, metrics_env)
+    trapped: list[bytes] = []
+
+    def swallow_the_first_ack(chunk: bytes) -> bool:
+        # The handler has committed (inbox row, count, outbox) and sent +ACK: kill it now,
+        # before the ack reaches the server.
+        if trapped or b"$JS.ACK." not in chunk or b"+ACK" not in chunk:
+            return True
+        trapped.append(chunk)
+        assert metrics.proc is not None
+        metrics.proc.kill()
+        return False
+
+    async with services(members, metrics), httpx.AsyncClient(timeout=15) as client:
+        await asyncio.gather(members.start(), metrics.start())
+        client.base_url = httpx.URL(members.url)
+        broker.watch = swallow_the_first_ack
+        community = await _open_community(client, identities)
+        for _ in range(JOINS):
+            await _join(client, identities, community)
+
+        async def killed() -> bool:
+            assert trapped and metrics.proc is not None and metrics.proc.poll() is not None
+            return True
+
+        await eventually(killed, timeout=20)
+        counted, handled = await _joins(metrics_db, community)
+        assert counted == handled >= 1  # the effect of the swallowed ack is committed
+        info = await nats_client.jetstream().consumer_info(
+            stream_name(subject_prefix, "members"), "metrics__community_counts"
+        )
+        assert info.num_ack_pending >= 1  # and the server never got its ack
+        broker.watch = None
+
+        await metrics.start()
+
+        joined = await _joined(members_db)
+        assert joined == JOINS + 1
+
+        async def caught_up() -> bool:
+            assert await _joins(metrics_db, community) == (joined, joined)
+            info = await nats_client.jetstream().consumer_info(
+                stream_name(subject_prefix, "members"), "metrics__community_counts"
+            )
+            assert info.num_ack_pending == 0 and info.num_pending == 0, info
+            return True
+
+        await eventually(caught_up, timeout=30)
+        info = await nats_client.jetstream().consumer_info(
+            stream_name(subject_prefix, "members"), "metrics__community_counts"
+        )
+        # Redelivered (more deliveries than messages), yet each join counted once.
+        assert info.delivered.consumer_seq > joined, info
+        await asyncio.sleep(1.5)  # past another ack_wait: nothing more comes
+        assert await _joins(metrics_db, community) == (joined, joined)
