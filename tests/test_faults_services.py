@@ -34,6 +34,7 @@ from servicekit.db import Database
 from servicekit.events import stream_name
 from servicekit.testing.backends import Backends, free_port
 from servicekit.testing.harness import Identities, eventually
+from servicekit.testing.platform import Platform
 from servicekit.testing.plugin import unavailable
 from servicekit.testing.processes import spawn_logged, wait_until_ok
 
@@ -483,3 +484,83 @@ async def test_a_consumer_killed_between_its_commit_and_its_ack_has_no_second_ef
         assert info.delivered.consumer_seq > joined, info
         await asyncio.sleep(1.5)  # past another ack_wait: nothing more comes
         assert await _joins(metrics_db, community) == (joined, joined)
+
+
+# --- 4. A hung upstream -----------------------------------------------------------------------
+
+UPSTREAM_TIMEOUT = 2.0
+HUNG_CALLS = 20  # more than the gateway's pool per upstream (16): the hung pool fills up
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _latencies(client: httpx.AsyncClient, headers: dict[str, str], seconds: float) -> list:
+    out = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        sent = time.monotonic()
+        r = await client.get("/api/members/communities", headers=headers)
+        assert r.status_code == 200, r.text
+        out.append(time.monotonic() - sent)
+    return out
+
+
+async def test_a_hung_upstream_gets_504_in_time_while_other_contexts_keep_full_speed(
+    pg: Callable[[str], str], nats_url: str, subject_prefix: str, tmp_path: Path
+) -> None:
+    contexts = ("members", "metrics")
+    platform = Platform(
+        workdir=tmp_path,
+        nats_url=nats_url,
+        subject_prefix=subject_prefix,
+        database_urls={c: pg(c) for c in contexts},
+        contexts=contexts,
+        extra_env={"HEARTH_GATEWAY_UPSTREAM_TIMEOUT_SECONDS": str(UPSTREAM_TIMEOUT)},
+    )
+    await asyncio.to_thread(platform.start, 120)
+    try:
+        async with httpx.AsyncClient(base_url=platform.gateway, timeout=30) as client:
+            r = await client.post(
+                "/auth/token", json={"username": "member", "password": "hearth-member"}
+            )
+            assert r.status_code == 200, r.text
+            member = {"authorization": f"Bearer {r.json()['access_token']}"}
+            assert (await client.get("/api/metrics/healthz", headers=member)).status_code == 200
+            baseline = await _latencies(client, member, 3.0)
+
+            platform.procs["metrics"].send_signal(signal.SIGSTOP)  # hung: accepts, never answers
+            try:
+
+                async def hung_call() -> tuple[int, str, float]:
+                    sent = time.monotonic()
+                    r = await client.get("/api/metrics/healthz", headers=member)
+                    return r.status_code, r.headers["content-type"], time.monotonic() - sent
+
+                hung = [asyncio.create_task(hung_call()) for _ in range(HUNG_CALLS)]
+                during = await _latencies(client, member, UPSTREAM_TIMEOUT + 1.0)
+                answers = await asyncio.gather(*hung)
+            finally:
+                platform.procs["metrics"].send_signal(signal.SIGCONT)
+            for status, content_type, took in answers:
+                assert status == 504 and content_type.startswith(PROBLEM)
+                assert took < UPSTREAM_TIMEOUT + 1.0, took
+            back = await client.get("/api/metrics/healthz", headers=member)
+            assert back.status_code == 200  # nothing stuck once the upstream answers again
+    finally:
+        platform.stop()
+    base50, base95 = _quantile(baseline, 0.5), _quantile(baseline, 0.95)
+    hung50, hung95 = _quantile(during, 0.5), _quantile(during, 0.95)
+    slowest = max(took for _, _, took in answers)
+    print(
+        f"\nmetrics SIGSTOPped, {HUNG_CALLS} calls to it: all 504 within {slowest:.2f}s "
+        f"(timeout {UPSTREAM_TIMEOUT}s); members through the gateway meanwhile "
+        f"p50 {hung50 * 1000:.1f} ms p95 {hung95 * 1000:.1f} ms ({len(during)} calls) vs "
+        f"before p50 {base50 * 1000:.1f} ms p95 {base95 * 1000:.1f} ms ({len(baseline)} calls)"
+    )
+    # Full speed: the hung context's filled pool and waiting calls cost the others nothing
+    # beyond noise (bounds are loose for a shared CI machine; the figures are printed).
+    assert hung50 <= 3 * base50 + 0.03, (hung50, base50)
+    assert hung95 <= 3 * base95 + 0.05, (hung95, base95)
