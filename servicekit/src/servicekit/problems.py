@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -139,6 +143,50 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_middleware(UnhandledErrors)
 
 
+# Socket errors that mean "a dependency cannot be reached", not "this code is wrong".
+_UNREACHABLE_ERRNOS = {
+    errno.ECONNREFUSED,
+    errno.ECONNRESET,
+    errno.ECONNABORTED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.ETIMEDOUT,
+    errno.EPIPE,
+}
+# asyncpg's refusals while PostgreSQL starts, stops or is full (raised raw on connect).
+_UNAVAILABLE_NAMES = {
+    "CannotConnectNowError",
+    "TooManyConnectionsError",
+    "ConnectionDoesNotExistError",
+    "ConnectionFailureError",
+}
+
+
+def dependency_unavailable(exc: BaseException) -> bool:
+    """True when an error means the database (or another dependency) cannot be reached.
+
+    A connect refused or reset, a connection lost mid-query, a pool that cannot hand one out in
+    time: the request did nothing (its transaction never committed) and may be retried once the
+    dependency is back, so the answer is 503, not a 500 that reads as a bug.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PoolTimeout | TimeoutError | socket.gaierror):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, OSError) and current.errno in _UNREACHABLE_ERRNOS:
+            return True
+        if isinstance(current, ConnectionError):
+            return True
+        if type(current).__name__ in _UNAVAILABLE_NAMES:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class UnhandledErrors:
     """Innermost middleware: an unhandled exception is logged once and answered as a 500 problem."""
 
@@ -158,13 +206,24 @@ class UnhandledErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
+        except Exception as exc:
             # The route template, not the path: a path can carry a secret (an invite token).
             route = getattr(scope.get("route"), "path", "<unmatched>")
-            log.exception("unhandled error on %s %s", scope.get("method"), route)
+            if dependency_unavailable(exc):
+                # An outage, not a bug: one line, no traceback (a long outage logs every request).
+                log.warning("dependency unavailable on %s %s: %r", scope.get("method"), route, exc)
+                problem = Problem(
+                    503,
+                    "unavailable",
+                    "Service unavailable",
+                    "a dependency of this service is unavailable; retry later",
+                    headers={"Retry-After": "2"},
+                )
+            else:
+                log.exception("unhandled error on %s %s", scope.get("method"), route)
+                problem = Problem(
+                    500, "internal-error", "Internal error", "an unexpected error occurred"
+                )
             if started:  # too late for a problem body; the server closes the connection
                 return
-            problem = Problem(
-                500, "internal-error", "Internal error", "an unexpected error occurred"
-            )
             await problem_response(problem, scope.get("path"))(scope, receive, send)

@@ -26,6 +26,8 @@ class Platform:
     subject_prefix: str
     database_urls: dict[str, str]
     extra_env: dict[str, str] = field(default_factory=dict)
+    # A subset for tests that need only some contexts (the gateway routes to these alone).
+    contexts: tuple[str, ...] = CONTEXTS
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -54,7 +56,7 @@ class Platform:
                 "HEARTH_LOG_LEVEL": "WARNING",
                 "HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE": str(keys["assertion_private"]),
                 "HEARTH_GATEWAY_TOKEN_PRIVATE_KEY_FILE": str(keys["token_private"]),
-                "HEARTH_GATEWAY_UPSTREAMS": json.dumps({c: self.service(c) for c in CONTEXTS}),
+                "HEARTH_GATEWAY_UPSTREAMS": json.dumps({c: self.service(c) for c in self.contexts}),
                 # The gateway's own database (refresh tokens, API keys) lives in the workdir.
                 "HEARTH_GATEWAY_DATABASE_URL": f"sqlite:///{self.workdir / 'gateway.db'}",
                 # End-to-end tests and benches send far more than a real client from one IP:
@@ -86,12 +88,12 @@ class Platform:
 
     def start(self, timeout: float = 60.0) -> Platform:
         """Start every process (each migrates its database first), wait until all are ready."""
-        for name in (*CONTEXTS, "gateway"):
+        for name in (*self.contexts, "gateway"):
             self.ports[name] = free_port()
         env = self._env(self._keys())
         logs = self.workdir / "logs"
         logs.mkdir(exist_ok=True)
-        for name in (*CONTEXTS, "gateway"):
+        for name in (*self.contexts, "gateway"):
             log = (logs / f"{name}.log").open("wb")
             self.procs[name] = subprocess.Popen(
                 [self._bin(f"hearth-{name}"), "serve", "--port", str(self.ports[name])]
@@ -102,7 +104,7 @@ class Platform:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + timeout
-        for name in (*CONTEXTS, "gateway"):
+        for name in (*self.contexts, "gateway"):
             url = (
                 (self.gateway + "/healthz") if name == "gateway" else self.service(name) + "/readyz"
             )
