@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -31,7 +30,7 @@ from servicekit.events import Envelope
 from servicekit.ids import utcnow, uuid7
 from servicekit.testing.harness import RunningService
 from servicekit.testing.membership import Snapshots
-from servicekit.testing.stateful import Stage
+from servicekit.testing.stateful import Stage, bounded
 
 ROLES = ("moderator", "moderator", "admin", "admin", "owner")
 STAGE_ROLES = {1: {"moderator", "admin", "owner"}, 2: {"admin", "owner"}}
@@ -215,10 +214,5 @@ class Review(RuleBasedStateMachine):
 def test_the_two_stage_review_follows_the_model(world: World) -> None:
     run_state_machine_as_test(
         lambda: Review(world),
-        settings=settings(
-            max_examples=8,
-            stateful_step_count=15,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=bounded(8, 15),
     )

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from sqlalchemy import func
@@ -26,7 +25,7 @@ from hearth_events.models import CommunityMembership
 from servicekit.ids import utcnow
 from servicekit.testing.harness import RunningService, eventually
 from servicekit.testing.membership import Snapshots
-from servicekit.testing.stateful import Stage
+from servicekit.testing.stateful import Stage, bounded
 
 OPERATOR = uuid.UUID("00000000-0000-7000-8000-000000000001")
 POOL = 4
@@ -165,12 +164,7 @@ class Waitlist(RuleBasedStateMachine):
 def test_registration_and_waitlist_follow_the_model(world: World) -> None:
     run_state_machine_as_test(
         lambda: Waitlist(world),
-        settings=settings(
-            max_examples=10,
-            stateful_step_count=15,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=bounded(10, 15),
     )
 
 
@@ -318,10 +312,5 @@ class Draw(RuleBasedStateMachine):
 def test_the_draw_follows_the_verifier(world: World) -> None:
     run_state_machine_as_test(
         lambda: Draw(world),
-        settings=settings(
-            max_examples=8,
-            stateful_step_count=15,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=bounded(8, 15),
     )

@@ -14,13 +14,12 @@ import uuid
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
 from hearth_members.app import definition
 from servicekit.testing.harness import RunningService
-from servicekit.testing.stateful import Stage
+from servicekit.testing.stateful import Stage, bounded
 
 MEMBERS = 2
 PERKS = ((3, None), (5, 2))  # (cost, stock): None is unlimited
@@ -145,10 +144,5 @@ class Points(RuleBasedStateMachine):
 def test_the_points_ledger_follows_the_model(world: World) -> None:
     run_state_machine_as_test(
         lambda: Points(world),
-        settings=settings(
-            max_examples=8,
-            stateful_step_count=15,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=bounded(8, 15),
     )

@@ -18,7 +18,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -33,7 +32,7 @@ from hearth_moderation.app import definition
 from hearth_moderation.sanctions.models import Sanction
 from hearth_moderation.sanctions.scheduler import run_expiry
 from servicekit.testing.harness import RunningService
-from servicekit.testing.stateful import Stage
+from servicekit.testing.stateful import Stage, bounded
 
 # One model time unit is an hour, so the real seconds a run takes never cross a boundary.
 UNIT = 3600
@@ -178,10 +177,5 @@ class Ladder(RuleBasedStateMachine):
 def test_the_sanction_ladder_with_expiry_follows_the_model(world: World) -> None:
     run_state_machine_as_test(
         lambda: Ladder(world),
-        settings=settings(
-            max_examples=8,
-            stateful_step_count=12,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=bounded(8, 12),
     )

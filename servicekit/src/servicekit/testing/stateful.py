@@ -10,6 +10,7 @@ member), so the examples share one running service without seeing each other.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import uuid
 from collections.abc import Coroutine
@@ -109,3 +110,21 @@ class Stage:
             self.loop.run(drop())
         finally:
             self.loop.close()
+
+
+def bounded(examples: int, steps: int) -> Any:
+    """Hypothesis settings for one state machine: bounded for CI, deeper on demand.
+
+    `HEARTH_STATEFUL_SCALE=10` runs ten times the examples (a longer local hunt); no example
+    database is written (CI runs in a fresh clone; a failure prints its reproduction).
+    """
+    from hypothesis import HealthCheck, settings
+
+    scale = max(1, int(os.environ.get("HEARTH_STATEFUL_SCALE", "1")))
+    return settings(
+        max_examples=examples * scale,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
