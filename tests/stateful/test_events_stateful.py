@@ -9,6 +9,7 @@ waitlist's head, and a capacity below the seats taken refused. The draw: see `Dr
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -118,6 +119,33 @@ class Waitlist(RuleBasedStateMachine):
             self._fill()
         expected = "confirmed" if user in self.confirmed else "waitlisted"
         assert r.json()["status"] == expected, (r.json(), self.line, self.capacity)
+
+    @rule(whos=st.sets(st.integers(0, POOL - 1), min_size=2))
+    def register_at_once(self, whos: set[int]) -> None:
+        """Several members register at the same instant: seats are still never oversold."""
+        users = [self.world.members[i] for i in sorted(whos)]
+
+        async def race() -> list[Any]:
+            calls = [
+                self.world.service.client.post(
+                    f"{self.url}/registrations", headers=self.world.stage.identities.headers(u)
+                )
+                for u in users
+            ]
+            return list(await asyncio.gather(*calls))
+
+        responses = dict(zip(users, self.world.stage.loop.run(race()), strict=True))
+        newcomers = [u for u in users if u not in self.line]
+        for user, r in responses.items():
+            assert r.status_code == (201 if user in newcomers else 200), r.text
+        # The racers line up in the order the service took them (their positions).
+        taken = sorted(newcomers, key=lambda u: responses[u].json()["position"])
+        self.line += taken
+        self.ever.update(taken)
+        self._fill()
+        for user, r in responses.items():
+            expected = "confirmed" if user in self.confirmed else "waitlisted"
+            assert r.json()["status"] == expected, (r.json(), self.line, self.capacity)
 
     @rule(who=st.integers(0, POOL - 1))
     def cancel(self, who: int) -> None:
