@@ -290,6 +290,9 @@ async def test_cluster_node_and_stream_leader_killed_mid_stream_loses_nothing(
 
             # A third in: SIGKILL a node that does not lead content's stream, restart it.
             await acked_reach(ledger, WRITES // 3, writing)
+            replicas, durables = await replicas_of(cluster.url, stream)
+            assert replicas == 3 and durables, (replicas, durables)
+            assert set(durables.values()) == {3}, durables  # consumers' state replicated too
             leader = await stream_leader(cluster.url, stream)
             follower = next(n.name for n in cluster.nodes if n.name != leader)
             cluster.kill(follower)
@@ -311,9 +314,6 @@ async def test_cluster_node_and_stream_leader_killed_mid_stream_loses_nothing(
 
             # The write path never waits on NATS (the outbox does): every write is acknowledged.
             assert not ledger.refused and len(ledger.acked) == WRITES, ledger.refused
-            replicas, durables = await replicas_of(cluster.url, stream)
-            assert replicas == 3 and durables, (replicas, durables)
-            assert set(durables.values()) == {3}, durables  # consumers' state replicated too
             result = await settled(platform, community, ledger)
     print(
         f"\ncluster ledger: {result} killed={killed} platform up {up - started:.1f}s,"
@@ -327,10 +327,17 @@ async def replicas_of(url: str, stream: str) -> tuple[int, dict[str, int]]:
     nc = await nats.connect(servers=url.split(","), connect_timeout=2)
     try:
         js = nc.jetstream(timeout=5)
-        info = await js.stream_info(stream)
+        for attempt in range(10):  # the JetStream API answers once the stream has a leader
+            try:
+                info = await js.stream_info(stream)
+                consumers = await js.consumers_info(stream)
+                break
+            except nats.errors.TimeoutError:
+                if attempt == 9:
+                    raise
+                await asyncio.sleep(0.5)
         durables = {
-            str(c.name): 1 + len((c.cluster.replicas or []) if c.cluster else [])
-            for c in await js.consumers_info(stream)
+            str(c.name): 1 + len((c.cluster.replicas or []) if c.cluster else []) for c in consumers
         }
         return int(info.config.num_replicas or 1), durables
     finally:
