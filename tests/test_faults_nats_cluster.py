@@ -204,6 +204,12 @@ async def inbox_by_consumer(url: str, event_type: str) -> dict[str, Counter[uuid
     return seen
 
 
+async def screened_so_far(platform: Platform) -> int:
+    """How many screenings moderation holds now (at a kill: the consumers are mid-stream)."""
+    [(count,)] = await rows(platform.database_urls["moderation"], "SELECT count(*) FROM screenings")
+    return int(count)
+
+
 async def check_ledger(platform: Platform, community: str, ledger: Ledger) -> dict[str, Any]:
     """Every acknowledged post's effect in every consuming context, exactly once; else raise."""
     db = platform.database_urls
@@ -296,7 +302,7 @@ async def test_cluster_node_and_stream_leader_killed_mid_stream_loses_nothing(
             leader = await stream_leader(cluster.url, stream)
             follower = next(n.name for n in cluster.nodes if n.name != leader)
             cluster.kill(follower)
-            killed.append((follower, len(ledger.acked)))
+            killed.append((follower, len(ledger.acked), await screened_so_far(platform)))
             await asyncio.sleep(1.0)
             cluster.start_node(cluster.node(follower))
             await asyncio.to_thread(cluster.wait_healthy, [follower])
@@ -305,7 +311,7 @@ async def test_cluster_node_and_stream_leader_killed_mid_stream_loses_nothing(
             await acked_reach(ledger, 2 * WRITES // 3, writing)
             leader = await stream_leader(cluster.url, stream)
             cluster.kill(leader)
-            killed.append((leader, len(ledger.acked)))
+            killed.append((leader, len(ledger.acked), await screened_so_far(platform)))
             await asyncio.sleep(1.0)
             cluster.start_node(cluster.node(leader))
             await asyncio.to_thread(cluster.wait_healthy, [leader])
@@ -314,6 +320,8 @@ async def test_cluster_node_and_stream_leader_killed_mid_stream_loses_nothing(
 
             # The write path never waits on NATS (the outbox does): every write is acknowledged.
             assert not ledger.refused and len(ledger.acked) == WRITES, ledger.refused
+            # Each kill hit the writes and the consumers in flight, not a finished stream.
+            assert all(acked < WRITES and screened < WRITES for _, acked, screened in killed)
             result = await settled(platform, community, ledger)
     print(
         f"\ncluster ledger: {result} killed={killed} platform up {up - started:.1f}s,"
@@ -370,8 +378,8 @@ async def test_single_server_killed_mid_stream_restarts_from_its_store_losing_no
                 await acked_reach(ledger, WRITES // 2, writing)
                 server.kill()
                 server.wait(10)
-                at = len(ledger.acked)
-                assert not writing.done(), "the writes ended before the kill"
+                at = len(ledger.acked), await screened_so_far(platform)
+                assert not writing.done() and at[1] < WRITES, "the kill came after the stream"
                 await asyncio.sleep(2.0)  # writes go on while the broker is away
                 server = serve()
                 await writing
