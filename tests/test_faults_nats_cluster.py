@@ -320,8 +320,10 @@ async def test_cluster_node_and_stream_leader_killed_mid_stream_loses_nothing(
 
             # The write path never waits on NATS (the outbox does): every write is acknowledged.
             assert not ledger.refused and len(ledger.acked) == WRITES, ledger.refused
-            # Each kill hit the writes and the consumers in flight, not a finished stream.
-            assert all(acked < WRITES and screened < WRITES for _, acked, screened in killed)
+            # Each kill hit the consumers in flight, not a finished stream (the first one the
+            # writes too; the leader's lookup can outlast the last writes).
+            assert killed[0][1] < WRITES, killed
+            assert all(screened < WRITES for _, _, screened in killed), killed
             result = await settled(platform, community, ledger)
     print(
         f"\ncluster ledger: {result} killed={killed} platform up {up - started:.1f}s,"
