@@ -137,7 +137,7 @@ async def test_muted_member_refused_with_the_mute_end(
 
 
 async def test_concurrent_duplicate_reactions_leave_one(
-    content: RunningService, feed, identities: Identities
+    content: RunningService, feed, identities: Identities, stream_events, subject_prefix: str
 ) -> None:
     author, fan = uuid.uuid4(), uuid.uuid4()
     post_id = await _published_post(content, feed, identities, author)
@@ -168,6 +168,19 @@ async def test_concurrent_duplicate_reactions_leave_one(
     assert r.status_code == 422 and r.headers["content-type"] == PROBLEM
     r = await content.client.delete(f"{url}/thanks", headers=identities.headers(fan))
     assert r.status_code == 200 and r.json()["counts"] == {}
+
+    # One reaction.added for the eight racing requests, one reaction.removed (metrics counts them).
+    async def announced(fact: str) -> list:
+        found = await stream_events(f"{subject_prefix}.content.reaction.{fact}.v1")
+        return [e for e in found if e.data["post_id"] == post_id]
+
+    async def both() -> bool:
+        return len(await announced("added")) >= 1 and len(await announced("removed")) >= 1
+
+    assert await eventually(both)
+    [added], [removed] = await announced("added"), await announced("removed")
+    assert added.data["member_id"] == str(fan) and added.data["kind"] == "thanks"
+    assert added.data["community_id"] == community_id and removed.data["kind"] == "thanks"
 
 
 async def test_held_post_takes_no_comments_from_members(

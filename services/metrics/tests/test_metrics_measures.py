@@ -9,7 +9,7 @@ from typing import Any
 from metrics_testkit import PROBLEM, commented, community, produced, published
 
 from hearth_metrics.measures.consumers import measures
-from servicekit.ids import uuid7
+from servicekit.ids import utcnow, uuid7
 from servicekit.testing.harness import Identities, RunningService, relay_envelope
 from servicekit.testing.membership import redelivered
 
@@ -405,3 +405,44 @@ async def test_health_score_shows_its_parts_from_the_measures(
     values = {n: p["value"] for n, p in parts.items() if p["value"] is not None}
     want = 100 * sum(weights[n] * values[n] for n in values) / sum(weights.values())
     assert got["score"] == round(want, 2) and got["suppressed"] is None
+
+
+def test_reactions_and_votes_read_contents_own_events() -> None:
+    """Content's reaction.added and poll.voted (its models) give metrics' activity facts."""
+    from hearth_metrics.activity.facts import fact_of
+    from hearth_metrics.measures.consumers import ReactionFact
+    from servicekit.testing.contracts import producer_envelope
+
+    community, post, member, at = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), utcnow()
+    reacted = producer_envelope(
+        "hearth.content.reaction.added.v1",
+        {
+            "post_id": str(post),
+            "community_id": str(community),
+            "post_author_id": str(uuid.uuid4()),
+            "member_id": str(member),
+            "kind": "like",
+            "reacted_at": at.isoformat(),
+        },
+    )
+    fact = fact_of(reacted)
+    assert fact is not None and (fact.what, fact.user_id, fact.at) == ("reactions", member, at)
+    assert ReactionFact.model_validate(reacted.data).post() == post
+    vote = {
+        "poll_id": str(uuid.uuid4()),
+        "community_id": str(community),
+        "author_id": str(uuid.uuid4()),
+        "anonymous": False,
+        "voter_id": str(member),
+        "ballot_id": str(uuid.uuid4()),
+        "option_ids": [str(uuid.uuid4())],
+        "voted_at": at.isoformat(),
+    }
+    fact = fact_of(producer_envelope("hearth.content.poll.voted.v1", vote))
+    assert fact is not None and (fact.what, fact.user_id) == ("votes", member)
+    # A changed vote and an anonymous one are nobody's new activity.
+    assert (
+        fact_of(producer_envelope("hearth.content.poll.voted.v1", vote | {"changed": True})) is None
+    )
+    anonymous = vote | {"anonymous": True, "voter_id": None}
+    assert fact_of(producer_envelope("hearth.content.poll.voted.v1", anonymous)) is None

@@ -225,6 +225,30 @@ class CommentDeleted(Event):
     deleted_at: datetime
 
 
+@event_type("content.reaction.added.v1")
+class ReactionAdded(Event):
+    """A member reacted to a post (once per member, post and kind: a repeat publishes nothing)."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    post_author_id: uuid.UUID
+    column_id: uuid.UUID | None = None
+    member_id: uuid.UUID
+    kind: str
+    reacted_at: datetime
+
+
+@event_type("content.reaction.removed.v1")
+class ReactionRemoved(Event):
+    """A member took back a reaction."""
+
+    post_id: uuid.UUID
+    community_id: uuid.UUID
+    member_id: uuid.UUID
+    kind: str
+    removed_at: datetime
+
+
 @event_type("content.mention.created.v1")
 class MentionCreated(Event):
     """A comment @mentioned a member of the community (notifications tells them)."""

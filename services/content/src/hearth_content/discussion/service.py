@@ -24,7 +24,14 @@ from hearth_content.discussion.models import (
     Reaction,
     ReactionKind,
 )
-from hearth_content.events import CommentCreated, CommentDeleted, CommentEdited, MentionCreated
+from hearth_content.events import (
+    CommentCreated,
+    CommentDeleted,
+    CommentEdited,
+    MentionCreated,
+    ReactionAdded,
+    ReactionRemoved,
+)
 from hearth_content.models import (
     COMMUNITY_STAFF_ROLES,
     Membership,
@@ -358,6 +365,17 @@ async def react(
     )
     if affected_rows(await uow.session.execute(stmt)):
         await _count_reactions(uow, post.id, +1)
+        await uow.record(
+            ReactionAdded(
+                post_id=post.id,
+                community_id=post.community_id,
+                post_author_id=post.author_id,
+                column_id=await calendar.column_of(uow, post.id),
+                member_id=actor.subject,
+                kind=str(kind),
+                reacted_at=values["created_at"],
+            )
+        )
     await uow.commit()
 
 
@@ -376,6 +394,15 @@ async def unreact(
     )
     if affected_rows(removed):
         await _count_reactions(uow, post.id, -1)
+        await uow.record(
+            ReactionRemoved(
+                post_id=post.id,
+                community_id=post.community_id,
+                member_id=actor.subject,
+                kind=str(kind),
+                removed_at=utcnow(),
+            )
+        )
     await uow.commit()
 
 

@@ -20,11 +20,13 @@ ACTIVITY: dict[str, tuple[str, str, str]] = {
     "hearth.content.post.submitted.v1": ("posts", "author_id", "submitted_at"),
     "hearth.content.comment.created.v1": ("comments", "author_id", "created_at"),
     "hearth.content.post.shared.v1": ("shares", "sharer_id", "shared_at"),
+    "hearth.content.reaction.added.v1": ("reactions", "member_id", "reacted_at"),
+    # An anonymous poll's vote names no voter: it counts in the poll, not as someone's activity.
+    "hearth.content.poll.voted.v1": ("votes", "voter_id", "voted_at"),
     "hearth.events.registration.confirmed.v1": ("registrations", "user_id", "registered_at"),
     "hearth.events.attendance.checked_in.v1": ("attendance", "user_id", "checked_in_at"),
 }
-"""Activity facts. Reactions and votes have columns but no producer event yet (content does not
-publish reactions): they stay zero until it does and a line is added here."""
+"""Activity facts (content's reaction.added and poll.voted give the reactions and votes)."""
 
 JOINED = "hearth.members.member.joined.v1"
 NUDGE_SENT = "hearth.members.care.nudge_sent.v1"
@@ -77,6 +79,8 @@ def fact_of(envelope: Envelope) -> Fact | None:
         what, person, when = spec
         if what == "posts" and int(data.get("round") or 0) > 0:
             return None  # a resubmission after a rejection is the same post again
+        if what == "votes" and data.get("changed"):
+            return None  # a changed vote is the same vote again
         user = _uuid(data.get(person))
         if user is None:
             return None

@@ -133,7 +133,7 @@ async def on_post_shared(session: AsyncSession, envelope: Envelope, data: PostSh
 
 
 class ReactionFact(Fact):
-    """hearth.content.reaction.added.v1 / .removed.v1 (planned): a reaction on a post."""
+    """hearth.content.reaction.added.v1 / .removed.v1: a reaction on a post."""
 
     community_id: uuid.UUID
     post_id: uuid.UUID | None = None
