@@ -37,10 +37,18 @@ lock: $(UV) ## re-resolve uv.lock after changing a pyproject.toml
 run: install ## start NATS (if needed), the five services and the gateway; seed; Ctrl-C stops all
 	exec $(PY) scripts/hearth_run.py $(RUN_ARGS)
 
+# The suite mostly waits on real I/O (NATS, databases, processes starting), so test files run in
+# TEST_WORKERS parallel processes (pytest-xdist, one file per worker at a time); the fault and
+# load tests under tests/ time latencies and kill processes, so they run on their own, serially.
+TEST_WORKERS ?= 4
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 test: install ## the whole suite on the primary backends, then services and e2e again on SQLite
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest servicekit/tests gateway/tests services $(PARALLEL) $(PYTEST_ARGS)
+	@echo "== Platform leg: end-to-end, fuzzing, faults and state machines through real processes =="
+	$(VENV)/bin/pytest tests $(PYTEST_ARGS)
 	@echo "== SQLite leg: the services and the platform on the default embedded database =="
-	HEARTH_TEST_DB=sqlite $(VENV)/bin/pytest services tests/test_e2e_slice.py $(PYTEST_ARGS)
+	HEARTH_TEST_DB=sqlite $(VENV)/bin/pytest services tests/test_e2e_slice.py $(PARALLEL) $(PYTEST_ARGS)
 
 lint: install ## ruff and mypy over the repository
 	$(VENV)/bin/ruff check .

@@ -75,8 +75,9 @@ def with_problems(
                 description = (PROBLEM_STATUSES | UPSTREAM_STATUSES).get(status, "Problem")
                 # Replace FastAPI's 422 (HTTPValidationError, application/json): ours differs.
                 responses[str(status)] = {"description": description, "content": content}
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
+    if 422 in statuses:  # every 422 now names Problem: FastAPI's own schemas are unused
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
     return doc
 
 

@@ -266,7 +266,7 @@ def test_the_conversion_fact_is_tolerant_and_the_goal_metrics_match_the_catalogu
     )
     assert fact.activity_id is None and fact.value is None
     try:
-        from hearth_metrics.events import MetricName
+        from hearth_metrics.counters.events import MetricName
     except ImportError:  # pragma: no cover - metrics is part of the workspace
         raise AssertionError("metrics must be installed in the workspace") from None
     assert set(get_args(GoalMetric)) == set(get_args(MetricName))
