@@ -53,8 +53,9 @@ KIND_ALIASES = {
     "ideas": "idea_contest",
 }
 
-# An activity's goal names one of metrics' catalogue metrics (hearth_metrics.counters.events.MetricName;
-# a test keeps the two lists equal: this service never imports metrics at run time).
+# An activity's goal names one of metrics' catalogue metrics
+# (hearth_metrics.counters.events.MetricName; a test keeps the two lists equal: this service
+# never imports metrics at run time).
 GoalMetric = Literal["joins", "posts_submitted", "posts_published", "registrations"]
 
 
