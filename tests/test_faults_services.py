@@ -324,11 +324,13 @@ JOINS = 20
 JOINED = "hearth.members.member.joined.v1"
 # An ack on its way to NATS: an empty (or +ACK) publish to a $JS.ACK reply subject; +WPI
 # heartbeats and +NAK go to the same subjects with their own payloads.
-ACK = re.compile(rb"PUB \$JS\.ACK\.\S+ +(0\r\n|4\r\n\+ACK)")
+# The counts consumer's ack (metrics has other durables on the same stream: their acks pass).
+COUNTS = "metrics__community_counts"
+ACK = re.compile(rb"PUB \$JS\.ACK\.[^.\s]+\." + COUNTS.encode() + rb"\.\S+ +(0\r\n|4\r\n\+ACK)")
 
 
 async def _joins(metrics_db: str, community: str) -> tuple[int, int]:
-    """(metrics' join count for the community, its inbox rows for member.joined) — its own data."""
+    """(metrics' join count for the community, the counts consumer's inbox rows for joins)."""
     counted = await _scalar(
         metrics_db,
         "SELECT coalesce(max(joins), 0) FROM community_counts WHERE community_id = :c",
@@ -336,8 +338,9 @@ async def _joins(metrics_db: str, community: str) -> tuple[int, int]:
     )
     handled = await _scalar(
         metrics_db,
-        "SELECT count(*) FROM inbox WHERE event_type = :t",
+        "SELECT count(*) FROM inbox WHERE event_type = :t AND consumer = :c",
         t=JOINED,
+        c=COUNTS,
     )
     return int(counted), int(handled)
 
