@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_events import lifecycle
-from hearth_events.checkin.access import refuse_muted
+from hearth_events.checkin.access import ORGANISER_ROLES, is_host, refuse_muted
 from hearth_events.events import (
     ActivityCancelled,
     ActivityEnded,
@@ -62,7 +62,6 @@ from servicekit.types import as_utc
 
 ACTIVE = "active"
 # Community roles (members' vocabulary) that manage the community's activities.
-ORGANISER_ROLES = frozenset({"owner", "admin"})
 ORGANISER_REFUSAL = "requires platform staff or the community's owner or admin"
 MANAGER_REFUSAL = "requires platform staff, the community's owner or admin, or a host"
 # The tier privilege (members' vocabulary) that opens registration `priority_hours` early.
@@ -851,20 +850,7 @@ async def _require_organiser(
 
 async def is_manager(session: AsyncSession, activity: Activity, actor: Principal) -> bool:
     """Staff, the community's owners and admins, or one of the activity's hosts (still members)."""
-    if actor.is_staff:
-        return True
-    found = await session.get(CommunityMembership, (activity.community_id, actor.subject))
-    if found is None or found.status != ACTIVE:
-        return False
-    return found.role in ORGANISER_ROLES or str(actor.subject) in (activity.hosts or [])
-
-
-async def is_host(session: AsyncSession, activity: Activity, actor: Principal) -> bool:
-    """The community's owners and admins or the activity's hosts (not platform staff)."""
-    found = await session.get(CommunityMembership, (activity.community_id, actor.subject))
-    if found is None or found.status != ACTIVE:
-        return False
-    return found.role in ORGANISER_ROLES or str(actor.subject) in (activity.hosts or [])
+    return actor.is_staff or await is_host(session, activity, actor)
 
 
 async def require_manager(session: AsyncSession, activity: Activity, actor: Principal) -> None:

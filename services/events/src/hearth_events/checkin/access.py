@@ -15,8 +15,7 @@ from servicekit.problems import Problem, forbidden, not_found
 from servicekit.types import as_utc
 
 ACTIVE = "active"
-# Community roles (members' vocabulary) that run every activity of their community; the same
-# roles service.py's organiser check accepts.
+# Community roles (members' vocabulary) that run every activity of their community.
 ORGANISER_ROLES = frozenset({"owner", "admin"})
 # Moderators see who asked an anonymous question (anonymous to members, never to moderation).
 MODERATION_ROLES = ORGANISER_ROLES | {"moderator"}
@@ -32,22 +31,22 @@ async def membership(
     return await session.get(CommunityMembership, (community_id, user_id))
 
 
-async def is_organiser(session: AsyncSession, activity: Activity, actor: Principal) -> bool:
-    """Whether the actor runs this activity: staff, the community's owner/admin, its creator
-    or one of its hosts (still active members).
-
-    The one place that says who organises an activity on the day (check-in, draws, Q&A).
-    """
-    if actor.is_staff:
-        return True
+async def is_host(session: AsyncSession, activity: Activity, actor: Principal) -> bool:
+    """The community's active owners and admins or the activity's hosts (not platform staff)."""
     found = await membership(session, activity.community_id, actor.subject)
     if found is None or found.status != ACTIVE:
         return False
-    return (
-        found.role in ORGANISER_ROLES
-        or activity.created_by == actor.subject
-        or str(actor.subject) in (activity.hosts or [])
-    )
+    return found.role in ORGANISER_ROLES or str(actor.subject) in (activity.hosts or [])
+
+
+async def is_organiser(session: AsyncSession, activity: Activity, actor: Principal) -> bool:
+    """Whether the actor runs this activity on the day (check-in, draws, Q&A): staff, a host
+    (`is_host`), or its creator while still an active member.
+    """
+    if actor.is_staff or await is_host(session, activity, actor):
+        return True
+    found = await membership(session, activity.community_id, actor.subject)
+    return found is not None and found.status == ACTIVE and activity.created_by == actor.subject
 
 
 async def require_organiser(session: AsyncSession, activity: Activity, actor: Principal) -> None:

@@ -14,11 +14,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_events.attendance import attendance
+from hearth_events.checkin.access import is_host
 from hearth_events.events import ActivitySummarized
 from hearth_events.feedback.models import Feedback
 from hearth_events.models import Activity, Registration
 from hearth_events.reports.models import ActivityConversion, ActivitySummary
-from hearth_events.service import is_host, require_manager
+from hearth_events.service import require_manager
 from servicekit.db import Database
 from servicekit.deps import UnitOfWork
 from servicekit.identity import Principal
