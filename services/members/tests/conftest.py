@@ -34,7 +34,7 @@ async def members(
     """A running members service."""
     settings = test_settings(
         definition,
-        database_url=backends.database_url("members"),
+        database_url=backends.database_url("members", migrations=definition.migrations_dir),
         nats_url=nats_url,
         subject_prefix=subject_prefix,
         identity_public_key=identities.public_pem,

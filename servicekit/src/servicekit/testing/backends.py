@@ -127,14 +127,25 @@ class Backends:
             f"hearth backends: Redis via {self.redis_how} ({self.redis_url})",
         ]
 
-    def database_url(self, name: str, kind: str | None = None) -> str:
-        """A fresh, empty database for one service under test."""
+    def database_url(
+        self, name: str, kind: str | None = None, *, migrations: Path | None = None
+    ) -> str:
+        """A fresh database for one service under test: empty, or migrated from `migrations`."""
+        from servicekit.testing import templates
+
         kind = kind or self.primary_db
+        if migrations is not None and not migrations.exists():
+            migrations = None  # a definition without migrations creates its tables itself
         if kind == "sqlite":
             path = self._tmp / f"{name}-{uuid.uuid4().hex[:6]}.db"
+            if migrations is not None:  # Alembic runs its own loop: off this (maybe running) one
+                with ThreadPoolExecutor(1) as pool:
+                    pool.submit(templates.clone_sqlite, migrations, path).result()
             return f"sqlite:///{path}"
         assert self.postgres_admin_url, "PostgreSQL is not available"
         db = f"hearth_t{self.session_id}_{name}_{uuid.uuid4().hex[:6]}".lower()
+        base = self.postgres_admin_url.rsplit("/", 1)[0]
+        url = f"{base}/{db}"
 
         async def create() -> None:
             import asyncpg
@@ -145,21 +156,28 @@ class Backends:
             finally:
                 await conn.close()
 
-        run_sync(create())
         self._databases.append(db)
-        base = self.postgres_admin_url.rsplit("/", 1)[0]
-        return f"{base}/{db}"
+        if migrations is not None:
+            run_sync(templates.clone_postgres(migrations, url))
+        else:
+            run_sync(create())
+        return url
 
     def close(self) -> None:
         """Drop test databases and streams, stop what the session started."""
-        if self.postgres_admin_url and self._databases:
+        if self.postgres_admin_url:
 
             async def drop() -> None:
                 import asyncpg
 
                 conn = await asyncpg.connect(_dsn(self.postgres_admin_url or ""))
                 try:
-                    for db in self._databases:
+                    # The migrated templates (servicekit.testing.templates) share the prefix.
+                    templates = await conn.fetch(
+                        "SELECT datname FROM pg_database WHERE datname LIKE $1",
+                        f"hearth_t{self.session_id}\\_tpl\\_%",
+                    )
+                    for db in self._databases + [t["datname"] for t in templates]:
                         await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
                 finally:
                     await conn.close()

@@ -21,8 +21,8 @@ from servicekit.events import Envelope, context_of, nats_subject
 from servicekit.identity import AssertionSigner, Principal
 from servicekit.ids import utcnow, uuid7
 from servicekit.messaging import ensure_stream, stream_config
-from servicekit.migrations import upgrade_async
 from servicekit.runtime import ServiceDefinition, ServiceRuntime
+from servicekit.testing.templates import migrate_fresh
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ async def running_service(
 ) -> AsyncIterator[RunningService]:
     """Migrate, start and serve one service until the block ends."""
     if definition.migrations_dir.exists():
-        await upgrade_async(definition.migrations_dir, settings.database_url)
+        await migrate_fresh(definition.migrations_dir, settings.database_url)
     else:  # the kernel's own test service has no migrations
         from servicekit.db import Database
 

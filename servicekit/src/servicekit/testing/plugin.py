@@ -149,7 +149,8 @@ async def launch(
         ) -> RunningService:
             settings = test_settings(
                 definition,
-                database_url=database_url or backends.database_url(definition.context),
+                database_url=database_url
+                or backends.database_url(definition.context, migrations=definition.migrations_dir),
                 nats_url=nats_url,
                 subject_prefix=subject_prefix,
                 identity_public_key=identities.public_pem,
