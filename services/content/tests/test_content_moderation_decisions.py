@@ -21,6 +21,9 @@ from servicekit.ids import utcnow, uuid7
 from servicekit.testing.contracts import contract, producer_envelope
 from servicekit.testing.harness import Identities, RunningService, eventually
 
+# Moderation censors each character with a full-width asterisk by default.
+STARS = "\uff0a"
+
 CASE = "hearth.moderation.case.decided.v1"
 APPEAL = "hearth.moderation.appeal.decided.v1"
 POST = {"title": "Offer", "body": "Call me for a deal.", "format": "text"}
@@ -262,7 +265,7 @@ async def test_a_censored_post_is_announced_as_edited_by_moderation(
             "reasons": [],
             "screened_at": utcnow().isoformat(),
             "verdict": "censor",
-            "censored_text": "Offer\nCall me for a ＊＊＊＊.",
+            "censored_text": f"Offer\nCall me for a {STARS * 4}.",
         },
     )
     from hearth_content.consumers import screening

@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from hearth_events.questions.models import Question
 from hearth_events.questions.moderation import (
     DEFAULT_REJECTION,
     AppealDecidedFact,
@@ -17,10 +18,12 @@ from hearth_events.questions.moderation import (
     ScreeningCompletedFact,
     screening,
 )
-from hearth_events.questions.models import Question
 from servicekit.ids import utcnow, uuid7
 from servicekit.testing.contracts import contract, producer_envelope
 from servicekit.testing.harness import Identities, RunningService
+
+# Moderation censors each character with a full-width asterisk by default.
+STARS = "\uff0a"
 
 OPERATOR = uuid.UUID("00000000-0000-7000-8000-000000000001")
 SCREENED = "hearth.moderation.screening.completed.v1"
@@ -113,7 +116,7 @@ async def test_verdicts_hold_censor_and_decisions_show_hide_restore(
     assert await screening.handle(db, tables, hold)
     assert await screening.handle(db, tables, verdict(clean, community))
     assert await screening.handle(
-        db, tables, verdict(cut, community, verdict="censor", censored_text="＊＊＊＊ cold?")
+        db, tables, verdict(cut, community, verdict="censor", censored_text=f"{STARS * 4} cold?")
     )
     # Held: out of the public list; its author and the host see it with its status and reasons.
     public, mine, hosts = (
@@ -125,7 +128,7 @@ async def test_verdicts_hold_censor_and_decisions_show_hide_restore(
     assert (mine[held]["visibility"], mine[held]["hold_reasons"]) == ("held", ["promo"])
     assert hosts[held]["visibility"] == "held"
     # Censored: the text replaced for everyone, the text as asked kept.
-    assert public[cut]["text"] == "＊＊＊＊ cold?" and public[clean]["text"] == "Slides?"
+    assert public[cut]["text"] == f"{STARS * 4} cold?" and public[clean]["text"] == "Slides?"
     async with db.session() as session:
         row = await session.get(Question, uuid.UUID(cut))
         assert row is not None and row.original_text == "Darn cold?"
