@@ -12,6 +12,7 @@ from hearth_content.attachments.routes import router as attachments_router
 from hearth_content.calendar import models as calendar_models  # noqa: F401  (tables)
 from hearth_content.calendar.routes import router as calendar_router
 from hearth_content.consumers import memberships, screening
+from hearth_content.decisions import decisions
 from hearth_content.discussion import models as discussion_models
 from hearth_content.discussion.routes import router as discussion_router
 from hearth_content.flags.routes import router as flags_router
@@ -60,7 +61,7 @@ definition = ServiceDefinition(
         surveys_router,
         suggestions_router,
     ],
-    consumers=[memberships, screening, hiding],
+    consumers=[memberships, screening, hiding, decisions],
     background=[scheduled_publisher, poll_closer, view_flusher],
     default_port=8002,
 )

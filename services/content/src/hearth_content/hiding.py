@@ -17,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_content.discussion import service as discussion
 from hearth_content.models import Post, PostStatus
+from hearth_content.screening import REPORTED
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
 from servicekit.events import Envelope
@@ -25,8 +26,6 @@ from servicekit.ids import utcnow
 log = logging.getLogger(__name__)
 
 hiding = EventConsumer("content__moderation_hiding")
-
-REPORTED = "reported"
 
 
 class ItemHiddenFact(BaseModel):

@@ -282,6 +282,10 @@ class Post(PostBase, table=True):
     tags: list[str] = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
     )
+    # A rejection (content's review or moderation's queue): the reason its author reads, and the
+    # moderation queue entry that decided it (an appeal lifted against it restores the post).
+    rejection_reason: str | None = Field(default=None, sa_type=Text)
+    moderation_case_id: uuid.UUID | None = Field(default=None, index=True)
 
 
 class PostUpdate(ContentModel):
@@ -380,3 +384,4 @@ class PostPublic(PostBase):
     first_response_seconds: int | None = None
     flagged: bool = False
     tags: list[str] = []
+    rejection_reason: str | None = None

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 # The editor id of a revision made by moderation's screening (no person made it).
 MODERATION_EDITOR = uuid.UUID(int=0)
+# The hold reason of an item moderation's reports hid (hearth_content.hiding), not screening.
+REPORTED = "reported"
 
 
 @dataclass(frozen=True)

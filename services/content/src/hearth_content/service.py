@@ -264,6 +264,19 @@ async def _apply_marks(
             post.revision += 1
             post.body_html = render_markdown(post.body)
             await search.index_post(uow, post)
+            # Announced like an edit, so the items read model, search and metrics see the change.
+            await uow.record(
+                PostEdited(
+                    post_id=post.id,
+                    community_id=post.community_id,
+                    author_id=post.author_id,
+                    editor_id=MODERATION_EDITOR,
+                    revision=post.revision,
+                    changed=sorted(changes),
+                    edited_at=now,
+                ),
+                subject=str(post.id),
+            )
     if verdict.flag:
         post.flagged = True
     if verdict.tags:

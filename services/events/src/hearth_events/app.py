@@ -13,6 +13,7 @@ from hearth_events.checkin.service import record_no_shows
 from hearth_events.consumers import memberships
 from hearth_events.draws.routes import router as draws_router
 from hearth_events.feedback.routes import router as feedback_router
+from hearth_events.questions.moderation import screening as question_screening
 from hearth_events.questions.routes import router as questions_router
 from hearth_events.reports.consumers import conversions
 from hearth_events.reports.routes import router as reports_router
@@ -47,7 +48,7 @@ definition = ServiceDefinition(
         calendars_router,
         series_router,
     ],
-    consumers=[memberships, conversions],
+    consumers=[memberships, conversions, question_screening],
     background=[reminder_scheduler],
     default_port=8003,
 )

@@ -1,5 +1,6 @@
-"""Moderation's subscriptions: every submitted post and every new or edited comment is
-screened; members' snapshots feed the membership read model that authorization reads.
+"""Moderation's subscriptions: every submitted post, every new or edited comment and every
+question asked at an activity (events' Q&A) is screened; members' snapshots feed the membership
+read model that authorization reads.
 
 Payloads are parsed with moderation's own tolerant models (only the fields it needs, extra
 fields ignored), never with the producing service's classes.
@@ -16,6 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from hearth_moderation import service
 from hearth_moderation.items.models import ItemType
 from hearth_moderation.items.service import item_created
+from hearth_moderation.models import TargetType
 from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.consumer import EventConsumer
 from servicekit.deps import handler_uow
@@ -123,4 +125,45 @@ async def on_comment_written(
         platform=platform_rules(settings.banned_terms),
         source_event_id=envelope.id,
         edited=envelope.type.endswith(".edited.v1"),
+    )
+
+
+class QuestionAskedV1(BaseModel):
+    """What moderation reads from hearth.events.question.asked.v1."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    question_id: uuid.UUID
+    activity_id: uuid.UUID
+    community_id: uuid.UUID
+    author_id: uuid.UUID | None = None
+    text: str = ""
+    asked_at: datetime
+
+
+@screening.handles("hearth.events.question.asked.v1", payload=QuestionAskedV1)
+async def on_question_asked(
+    session: AsyncSession, envelope: Envelope, data: QuestionAskedV1
+) -> None:
+    """Screen a question like a comment and announce the verdict (`target_type` question)."""
+    settings = settings_of(runtime_of(session), ModerationSettings)
+    # In the items read model first, so the verdict's evidence snapshot has the text as asked.
+    await item_created(
+        session,
+        item_type=ItemType.question,
+        item_id=data.question_id,
+        community_id=data.community_id,
+        author_id=data.author_id,
+        created_at=data.asked_at,
+        text=data.text,
+    )
+    await service.screen_target(
+        uow=handler_uow(session),
+        target_type=TargetType.question,
+        target_id=data.question_id,
+        community_id=data.community_id,
+        author_id=data.author_id,
+        text=data.text,
+        platform=platform_rules(settings.banned_terms),
+        source_event_id=envelope.id,
     )

@@ -30,6 +30,7 @@ class TargetType(StrEnum):
 
     post = "post"
     comment = "comment"
+    question = "question"  # an activity's Q&A question (events' question.asked)
 
 
 class ScreeningDecision(StrEnum):

@@ -74,6 +74,9 @@ class Comment(ContentModel, table=True):
     )
     # The body as written, kept as moderation's evidence when screening censored it.
     original_body: str | None = Field(default=None, sa_type=Text)
+    # Rejected in moderation's queue: the reason its author reads, and the deciding entry.
+    rejection_reason: str | None = Field(default=None, sa_type=Text)
+    moderation_case_id: uuid.UUID | None = Field(default=None, index=True)
 
 
 class Reaction(ContentModel, table=True):
@@ -134,6 +137,7 @@ class CommentPublic(ContentModel):
     status: CommentStatus = CommentStatus.visible
     flagged: bool = False
     tags: list[str] = []
+    rejection_reason: str | None = None
 
 
 class ReactionCreate(ContentModel):

@@ -40,7 +40,7 @@ from hearth_content.models import (
     PostStatus,
 )
 from hearth_content.ranking.score import rescore
-from hearth_content.screening import Verdict, censored_comment_body
+from hearth_content.screening import REPORTED, Verdict, censored_comment_body
 from hearth_content.search import service as search
 from servicekit.db import affected_rows
 from servicekit.deps import UnitOfWork
@@ -257,6 +257,7 @@ async def list_comments(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal
             uow.session.expunge(row)  # a read-only copy: the masked body is never written
             row.body = ""
             row.tags = []
+            row.rejection_reason = None
     return ordered
 
 
@@ -480,4 +481,81 @@ async def restore_comment(
         rescore(post)
         uow.session.add(post)
     uow.session.add(comment)
+    return True
+
+
+async def _held_comment(
+    uow: UnitOfWork, comment_id: uuid.UUID, community_id: uuid.UUID
+) -> Comment | None:
+    comment = await uow.session.get(Comment, comment_id, with_for_update=True)
+    if (
+        comment is None
+        or comment.community_id != community_id
+        or comment.deleted_at is not None
+        or comment.status != CommentStatus.held
+    ):
+        return None
+    return comment
+
+
+async def _show(uow: UnitOfWork, comment: Comment) -> None:
+    comment.status = CommentStatus.visible
+    comment.hold_reasons = []
+    comment.rejection_reason = None
+    post = await uow.session.get(Post, comment.post_id, with_for_update=True)
+    if post is not None:
+        post.comment_count += 1
+        await _index(uow, comment, post)
+        rescore(post)
+        uow.session.add(post)
+    uow.session.add(comment)
+
+
+async def release_held_comment(
+    uow: UnitOfWork, *, comment_id: uuid.UUID, community_id: uuid.UUID
+) -> bool:
+    """A moderator approved a comment screening held: shown again (caller commits)."""
+    comment = await _held_comment(uow, comment_id, community_id)
+    if comment is None or comment.hold_reasons == [REPORTED] or comment.rejection_reason:
+        return False  # reports' holds are decided through item.restored; rejections by appeal
+    await _show(uow, comment)
+    return True
+
+
+async def reject_held_comment(
+    uow: UnitOfWork,
+    *,
+    comment_id: uuid.UUID,
+    community_id: uuid.UUID,
+    case_id: uuid.UUID,
+    reason: str,
+) -> bool:
+    """A moderator rejected a held comment: it stays hidden, with the reason its author reads."""
+    comment = await _held_comment(uow, comment_id, community_id)
+    if comment is None or comment.hold_reasons == [REPORTED]:
+        return False
+    comment.rejection_reason = reason
+    comment.moderation_case_id = case_id
+    uow.session.add(comment)
+    return True
+
+
+async def restore_rejected_comment(
+    uow: UnitOfWork, *, case_id: uuid.UUID, community_id: uuid.UUID
+) -> bool:
+    """An appeal lifted the rejection of a comment: shown again (caller commits)."""
+    found = (
+        await uow.session.exec(
+            select(Comment).where(
+                col(Comment.moderation_case_id) == case_id,
+                col(Comment.community_id) == community_id,
+            )
+        )
+    ).first()
+    if found is None:
+        return False
+    comment = await _held_comment(uow, found.id, community_id)
+    if comment is None or comment.rejection_reason is None:
+        return False
+    await _show(uow, comment)
     return True

@@ -169,6 +169,9 @@ async def resubmit(
         post.body = body
     now = utcnow()
     post.status = PostStatus.pending_review
+    # A new round: the last rejection (and the queue entry an appeal could lift) is history.
+    post.rejection_reason = None
+    post.moderation_case_id = None
     post.review_round += 1
     post.review_stage = await first_stage(uow, post, actor, membership)
     post.submitted_at = now
@@ -283,6 +286,7 @@ async def _decide(
     if data.verdict == Verdict.reject:
         post.status = PostStatus.rejected
         post.review_stage = None
+        post.rejection_reason = data.note  # what its author reads on the post
         await uow.record(
             PostRejected(
                 post_id=post.id,

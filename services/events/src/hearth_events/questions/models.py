@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import field_validator
-from sqlalchemy import Index, String
+from sqlalchemy import JSON, Column, Index, String, Text
 from sqlmodel import Field
 
 from hearth_events.models import EventsModel
@@ -19,8 +19,9 @@ class QuestionVisibility(StrEnum):
     """Whether members see a question: moderation may hold or hide it (target_type question)."""
 
     visible = "visible"
-    held = "held"  # waiting for moderation: only its author and moderation see it
-    hidden = "hidden"  # taken down: only moderation sees it
+    held = "held"  # screening held it for a moderator: only its author and moderation see it
+    hidden = "hidden"  # rejected in moderation's queue: only its author (with the reason) and
+    # moderation see it
 
 
 class QuestionCreate(EventsModel):
@@ -67,6 +68,15 @@ class Question(EventsModel, table=True):
     answered_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     answered_by: uuid.UUID | None = None
     asked_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    # Moderation's screening (questions/moderation.py): why it is held, the text as asked when
+    # censored (moderation's evidence), the queue's rejection reason and deciding entry.
+    hold_reasons: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    original_text: str | None = Field(default=None, sa_type=Text)
+    screening_id: uuid.UUID | None = None
+    rejection_reason: str | None = Field(default=None, sa_type=Text)
+    moderation_case_id: uuid.UUID | None = Field(default=None, index=True)
 
 
 class QuestionVote(EventsModel, table=True):
@@ -119,3 +129,6 @@ class QuestionPublic(EventsModel):
     answered: bool
     answered_at: UtcDatetime | None
     asked_at: UtcDatetime
+    # Shown to its author and moderation only (a visible question has none).
+    hold_reasons: list[str] = []
+    rejection_reason: str | None = None

@@ -73,7 +73,7 @@ async def ask(
 async def list_questions(
     uow: UnitOfWork, *, activity_id: uuid.UUID, actor: Principal
 ) -> list[QuestionPublic]:
-    """Pinned first, then most upvoted, then oldest (held ones only to author and moderation)."""
+    """Pinned first, then most upvoted, then oldest (held/hidden only to author and moderation)."""
     activity = await access.activity_of(uow.session, activity_id)
     await access.require_member(uow.session, activity, actor)
     moderation = await access.sees_moderation(uow.session, activity, actor)
@@ -82,8 +82,7 @@ async def list_questions(
         stmt = stmt.where(
             or_(
                 col(Question.visibility) == QuestionVisibility.visible,
-                (col(Question.visibility) == QuestionVisibility.held)
-                & (col(Question.author_id) == actor.subject),
+                col(Question.author_id) == actor.subject,  # held or rejected: with the reason
             )
         )
     stmt = stmt.order_by(
@@ -234,7 +233,8 @@ def _public(
     question: Question, *, viewer: uuid.UUID, moderation: bool, voted: bool
 ) -> QuestionPublic:
     # Anonymous to other members, never to the author nor to moderation.
-    shown = not question.anonymous or moderation or question.author_id == viewer
+    own_or_moderation = moderation or question.author_id == viewer
+    shown = not question.anonymous or own_or_moderation
     return QuestionPublic(
         id=question.id,
         activity_id=question.activity_id,
@@ -249,4 +249,6 @@ def _public(
         answered=question.answered_at is not None,
         answered_at=as_utc(question.answered_at) if question.answered_at else None,
         asked_at=as_utc(question.asked_at),
+        hold_reasons=list(question.hold_reasons) if own_or_moderation else [],
+        rejection_reason=question.rejection_reason if own_or_moderation else None,
     )

@@ -1,4 +1,5 @@
-"""The items read model: what moderation knows of each post and comment content announced."""
+"""The items read model: what moderation knows of each post and comment content announced,
+and of each Q&A question events announced."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class ItemType(StrEnum):
 
     post = "post"
     comment = "comment"
+    question = "question"  # events' Q&A (post_id stays empty)
 
 
 class Item(ModerationModel, table=True):
