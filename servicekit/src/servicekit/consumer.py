@@ -25,6 +25,11 @@ from servicekit.messaging import NatsConnection, ensure_stream, stream_config
 from servicekit.tables import KitTables
 
 log = logging.getLogger(__name__)
+
+# How long a busy loop's batch fetch may linger for more messages. It was 50 ms: a message
+# published just after the no_wait probe waited those 50 ms on every hop of a busy pipeline
+# (post → screening → verdict is two hops). 5 ms keeps the batches and costs a hop at most that.
+BUSY_FETCH_SECONDS = 0.005
 tracer = trace.get_tracer("servicekit.consumer")
 
 # `EventConsumer(max_deliver=UNLIMITED)`: retry a failing handler forever, never dead-letter.
@@ -355,13 +360,15 @@ class ConsumerRuntime:
     async def _pull(self, context: str, sub: Any) -> None:
         # nats.py's fetch(n) returns on the first message only when messages are already
         # waiting; otherwise it lingers until all n arrive or the timeout ends, which would
-        # add up to a second to every idle hop. So: idle, wait for one; busy, take batches.
+        # add up to a second to every idle hop. So: idle, wait for one; busy, take batches,
+        # with a short timeout: its first request (no_wait) takes whatever is waiting, and a
+        # message arriving during the lingering rest would wait out the whole timeout.
         idle = 0
         busy = False
         while not self.stopping and not self.rebind[context]:
             try:
                 if busy:
-                    messages = await sub.fetch(self.consumer.batch, timeout=0.05)
+                    messages = await sub.fetch(self.consumer.batch, timeout=BUSY_FETCH_SECONDS)
                 else:
                     messages = await sub.fetch(1, timeout=1.0)
             except (nats.errors.TimeoutError, TimeoutError):

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from hearth_moderation.app import definition
 from hearth_moderation.audit.cli import verify_command
@@ -125,6 +126,48 @@ async def test_every_recorded_event_is_audited_in_its_transaction(
         assert r.headers["content-type"] == "application/problem+json"
 
 
+async def _disable_append_only(service: RunningService) -> None:
+    """What only the table's owner or a superuser can do: switch the refusing triggers off."""
+    async with service.runtime.db.session() as session:
+        if service.runtime.db.is_sqlite:
+            await session.execute(text("DROP TRIGGER audit_records_no_update"))
+            await session.execute(text("DROP TRIGGER audit_records_no_delete"))
+        else:
+            await session.execute(
+                text("ALTER TABLE audit_records DISABLE TRIGGER audit_records_no_update_delete")
+            )
+        await session.commit()
+
+
+async def test_the_database_refuses_to_update_or_delete_an_audit_record(
+    moderation: RunningService, identities: Identities
+) -> None:
+    await _fill(moderation, identities)
+    before = [(r.seq, r.hash, r.body) for r in await _records(moderation)]
+    db = moderation.runtime.db
+    statements = [
+        "UPDATE audit_records SET body = 'x' WHERE seq = 2",
+        "UPDATE audit_records SET recorded_at = recorded_at",  # even a no-op change
+        "DELETE FROM audit_records WHERE seq = 4",
+        "DELETE FROM audit_records",
+    ]
+    if not db.is_sqlite:
+        statements.append("TRUNCATE audit_records")
+    for statement in statements:
+        async with db.session() as session:
+            with pytest.raises(DBAPIError, match="append-only"):
+                await session.execute(text(statement))
+            await session.rollback()
+    assert [(r.seq, r.hash, r.body) for r in await _records(moderation)] == before
+    assert (await _verify(moderation)).ok
+    # Appending goes on as before.
+    async with db.session() as session:
+        await UnitOfWork(session, moderation.runtime).record(_rule_set_event(uuid7()))
+        await session.commit()
+    assert len(await _records(moderation)) == len(before) + 1
+    assert (await _verify(moderation)).ok
+
+
 def _one_byte(value: str) -> str:
     """The same string with one character (in the middle) changed."""
     i = len(value) // 2
@@ -140,6 +183,9 @@ async def test_changing_one_byte_of_any_record_is_named_by_verify(
     records = await _records(moderation)
     assert len(records) == 4
     db = moderation.runtime.db
+    # The attacker here has the rights of the table's owner or a superuser: they switch the
+    # append-only triggers off first (ordinary roles cannot; see the test below).
+    await _disable_append_only(moderation)
     for target in records:
         row = {
             "body": target.body,

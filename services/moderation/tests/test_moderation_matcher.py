@@ -1,6 +1,6 @@
 """The screening engine on its own: normalization, evasions, detectors, actions, RE2 safety."""
 
-# ruff: noqa: RUF001  (full-width and look-alike characters are the point of these tests)
+# ruff: noqa: RUF001, RUF003  (full-width and look-alike characters are the point of these tests)
 
 from __future__ import annotations
 
@@ -121,3 +121,74 @@ def test_patterns_re2_refuses_are_rejected_when_the_rules_are_written() -> None:
         RuleSetDraft.model_validate({"regexes": [{"pattern": r"(a)\1"}]})  # a backreference
     with pytest.raises(ValidationError):
         RuleSetDraft.model_validate({"words": [{"term": "x", "action": "delete_account"}]})
+
+
+# --- Normalization paths of the faster engine (bytes scanning, BMP separator set, astral) ----
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("加ＶＸ：ａｂｃ＿１２３４", "加Ｖ"),  # full-width letters and digits
+        ("加 V 详聊", "加 V"),  # inserted space
+        ("＋薇信", "薇信"),  # look-alike character for 微
+        ("加 . ｗｘ", "加 . ｗｘ"),  # separators and full-width mixed
+        ("加微信", "加微"),
+        ("加徽信", "加徽"),
+    ],
+)
+def test_evasions_are_caught_with_offsets_into_the_original(text: str, found: str) -> None:
+    m = _matcher(detectors=[{"detector": "evasion", "action": "require_approval"}])
+    sample = f"好东西，{text}！"
+    hits = m.screen(sample).hits
+    assert hits, text
+    assert sample[hits[0].start : hits[0].end] == hits[0].text == found
+
+
+def test_mixed_script_and_mathematical_letters_fold_to_the_latin_word() -> None:
+    m = _words("wechat", "spam")
+    # Cyrillic е and а, then mathematical bold letters (beyond the BMP), then full-width.
+    for text in ("加wеchаt详聊", "加𝐰𝐞𝐜𝐡𝐚𝐭详聊", "ＷＥＣＨＡＴ号"):
+        [hit] = m.screen(text).hits
+        assert hit.text == text[hit.start : hit.end]
+        assert views(hit.text).plain == "wechat"
+    assert [h.start for h in m.screen("spammer 😀 spam").hits] == [10]  # past an emoji
+
+
+def test_traditional_forms_beyond_the_bmp_are_simplified_too() -> None:
+    # 𠕂 (U+20542) is a traditional form of 再; the BMP-only map used to leave it alone.
+    assert views("𠕂見").plain == "再见"
+    [hit] = _words("再见").screen("说𠕂 見了").hits
+    assert hit.text == "𠕂 見"
+
+
+def test_compact_drops_every_separator_and_keeps_astral_letters() -> None:
+    v = views("a_b·c\u200bd😀e，𠀀f　g")
+    assert v.compact == "abcde𠀀fg"
+    # every compact character points at the same character of plain
+    assert [v.plain[i] for i in v.compact_to_plain()] == list(v.compact)
+
+
+def test_the_separator_set_agrees_with_the_unicode_class_on_the_whole_bmp() -> None:
+    import re
+
+    from hearth_moderation.normalize import _bmp_separators
+
+    fast, slow = _bmp_separators(), re.compile(r"[\W_]")
+    for cp in range(0x10000):
+        ch = chr(cp)
+        assert bool(fast.match(ch)) == bool(slow.match(ch)), hex(cp)
+
+
+def test_latin_word_boundaries_hold_next_to_multibyte_characters() -> None:
+    m = _words("ass")
+    assert m.screen("éass").hits == []  # é is a word character, two bytes in UTF-8
+    assert m.screen("ассass").hits == []  # Cyrillic look-alikes fold to Latin letters
+    assert [h.text for h in m.screen("你ass好").hits] == ["ass"]
+    assert [h.text for h in m.screen("😀ass😀").hits] == ["ass"]
+
+
+def test_a_lone_surrogate_is_screened_not_an_error() -> None:
+    m = _words("发财", "spam")
+    result = m.screen("\ud800 spam 发财 \udfff")
+    assert [h.text for h in result.hits] == ["spam", "发财"]

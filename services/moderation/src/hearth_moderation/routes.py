@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from hearth_moderation import service
 from hearth_moderation.models import RuleSetVersionPublic, ScreeningDecision, ScreeningPublic
 from hearth_moderation.rules import RuleSetDraft
+from hearth_moderation.screening.behaviour import SampleAuthor
 from hearth_moderation.settings import ModerationSettings, platform_rules
 from servicekit.deps import RuntimeDep, UnitOfWorkDep
 from servicekit.identity import CurrentPrincipal, StaffDep
@@ -38,6 +39,8 @@ class DryRunRequest(CleanInput):
 
     text: str = Field(max_length=20000)
     rules: RuleSetDraft | None = None
+    # With a sample author, flood, duplicate and newcomer rules apply as they would to them.
+    author: SampleAuthor | None = None
 
 
 class DryRunHit(BaseModel):
@@ -143,6 +146,7 @@ async def dry_run(
         rules=body.rules,
         platform=_platform(runtime),
         actor=actor,
+        author=body.author,
     )
     return DryRunResult(
         rule_set_version=version,

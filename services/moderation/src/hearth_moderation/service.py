@@ -287,17 +287,28 @@ async def dry_run(
     rules: RuleSetDraft | None,
     platform: RuleSetDraft,
     actor: Principal,
+    author: behaviour.SampleAuthor | None = None,
 ) -> tuple[int | None, Result]:
     """Screen sample text against a draft (or, without one, the current version); stores nothing.
 
-    Returns the version screened against (None for a draft) and the result.
+    With a sample author, the behaviour rules (flood, duplicates, newcomers) apply as they would
+    to that author. Returns the version screened against (None for a draft) and the result.
     """
     await require_rule_manager(uow=uow, community_id=community_id, actor=actor)
     if rules is not None:
-        return None, Matcher(rules, platform).screen(text)
-    current = await current_rule_set(uow=uow, community_id=community_id)
-    version = current.version if current else 0
-    return version, matcher_for(community_id, current, platform).screen(text)
+        version, draft, key = None, rules, None
+        result = Matcher(rules, platform).screen(text)
+    else:
+        current = await current_rule_set(uow=uow, community_id=community_id)
+        version = current.version if current else 0
+        draft = RuleSetDraft.model_validate(current.rules) if current else RuleSetDraft()
+        key = (community_id, version)
+        result = matcher_for(community_id, current, platform).screen(text)
+    if author is not None:
+        result = behaviour.add_hits(
+            draft=draft, result=result, text=text, facts=author.facts(draft), key=key
+        )
+    return version, result
 
 
 async def require_rule_manager(

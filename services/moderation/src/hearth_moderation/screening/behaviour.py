@@ -19,13 +19,21 @@ from collections import OrderedDict
 from datetime import UTC, timedelta
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func
 from sqlmodel import col, select
 
 from hearth_moderation.matcher import Hit, Matcher, Result
 from hearth_moderation.models import Membership, Screening
 from hearth_moderation.normalize import compact, plain
-from hearth_moderation.rules import SEVERITY, Action, DetectorRule, NewcomerRule, RuleSetDraft
+from hearth_moderation.rules import (
+    SEVERITY,
+    Action,
+    DetectorRule,
+    DuplicateRule,
+    NewcomerRule,
+    RuleSetDraft,
+)
 from servicekit.deps import UnitOfWork
 from servicekit.ids import utcnow
 
@@ -50,8 +58,11 @@ def is_newcomer(member: Membership | None, rule: NewcomerRule) -> bool:
     return utcnow() - joined < timedelta(days=rule.joined_within_days)
 
 
-def _newcomer_matcher(key: tuple[Any, ...], draft: RuleSetDraft, rule: NewcomerRule) -> Matcher:
-    found = _NEWCOMER_MATCHERS.get(key)
+def _newcomer_matcher(
+    key: tuple[Any, ...] | None, draft: RuleSetDraft, rule: NewcomerRule
+) -> Matcher:
+    """The newcomer detectors compiled (cached per rule-set version; a draft's is not cached)."""
+    found = _NEWCOMER_MATCHERS.get(key) if key is not None else None
     if found is None:
         extra = RuleSetDraft(
             detectors=[
@@ -61,10 +72,51 @@ def _newcomer_matcher(key: tuple[Any, ...], draft: RuleSetDraft, rule: NewcomerR
             allowed_domains=draft.allowed_domains,
             include_platform_defaults=False,
         )
-        found = _NEWCOMER_MATCHERS[key] = Matcher(extra)
-        if len(_NEWCOMER_MATCHERS) > 256:
-            _NEWCOMER_MATCHERS.popitem(last=False)
+        found = Matcher(extra)
+        if key is not None:
+            _NEWCOMER_MATCHERS[key] = found
+            if len(_NEWCOMER_MATCHERS) > 256:
+                _NEWCOMER_MATCHERS.popitem(last=False)
     return found
+
+
+class SampleAuthor(BaseModel):
+    """A made-up author for the dry run: how the behaviour rules would treat such a member."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    joined_days: int | None = Field(default=None, ge=0, le=36500)  # days since they joined
+    tier: str | None = Field(default=None, max_length=60)
+    # Their posts and comments in this community within the flood rule's window.
+    recent_items: int = Field(default=0, ge=0, le=100000)
+    # Whether the same text was screened in another community within the duplicates window.
+    duplicate_elsewhere: bool = False
+
+    def facts(self, draft: RuleSetDraft) -> AuthorFacts:
+        """The facts this sample author stands for under the draft's rules."""
+        rule = draft.newcomers
+        newcomer = rule is not None and (
+            (self.tier is not None and self.tier in rule.tiers)
+            or (
+                rule.joined_within_days is not None
+                and self.joined_days is not None
+                and self.joined_days < rule.joined_within_days
+            )
+        )
+        return AuthorFacts(
+            newcomer=newcomer,
+            recent_items=self.recent_items,
+            duplicate_elsewhere=self.duplicate_elsewhere,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorFacts:
+    """What the behaviour rules need to know about the author and their recent screenings."""
+
+    newcomer: bool = False
+    recent_items: int = 0  # their screenings in this community within the flood window
+    duplicate_elsewhere: bool = False  # the same text screened in another community lately
 
 
 def _at_least(hit: Hit, action: Action) -> Hit:
@@ -92,46 +144,40 @@ async def apply(
     key: tuple[Any, ...],
 ) -> Result:
     """The matcher's result with the behaviour rules' hits added (unchanged if none hit)."""
-    hits = list(result.hits)
+    facts = await author_facts(
+        uow, draft=draft, text=text, digest=digest, community_id=community_id, author_id=author_id
+    )
+    return add_hits(draft=draft, result=result, text=text, facts=facts, key=key)
+
+
+async def author_facts(
+    uow: UnitOfWork,
+    *,
+    draft: RuleSetDraft,
+    text: str,
+    digest: str | None,
+    community_id: uuid.UUID,
+    author_id: uuid.UUID | None,
+) -> AuthorFacts:
+    """The facts the draft's behaviour rules ask for, from the read model and past screenings."""
     now = utcnow()
+    newcomer, recent, elsewhere = False, 0, False
     if author_id is not None and draft.newcomers is not None:
         member = await uow.session.get(Membership, (community_id, author_id))
-        if is_newcomer(member, draft.newcomers):
-            rule = draft.newcomers
-            if rule.detectors:
-                hits += _newcomer_matcher(key, draft, rule).screen(text).hits
-            hits = [_at_least(h, rule.action) for h in hits]
+        newcomer = is_newcomer(member, draft.newcomers)
     if author_id is not None and draft.flood is not None:
-        flood = draft.flood
         recent = (
             await uow.session.exec(
                 select(func.count()).where(
                     Screening.community_id == community_id,
                     Screening.author_id == author_id,
-                    col(Screening.screened_at) >= now - timedelta(seconds=flood.per_seconds),
+                    col(Screening.screened_at) >= now - timedelta(seconds=draft.flood.per_seconds),
                 )
             )
         ).one()
-        if int(recent) + 1 > flood.max_items:
-            hits.append(
-                Hit(
-                    rule="community:flood",
-                    kind="flood",
-                    action=flood.action,
-                    start=0,
-                    end=0,
-                    text="",
-                    reason=flood.reason or "flood",
-                    tag=flood.tag,
-                )
-            )
     duplicates = draft.duplicates
-    if (
-        duplicates is not None
-        and digest is not None
-        and len(compact(plain(text))) >= duplicates.min_length
-    ):
-        elsewhere = (
+    if duplicates is not None and digest is not None and _long_enough(text, duplicates):
+        found = (
             await uow.session.exec(
                 select(Screening.community_id)
                 .where(
@@ -143,19 +189,57 @@ async def apply(
                 .limit(1)
             )
         ).first()
-        if elsewhere is not None:
-            hits.append(
-                Hit(
-                    rule="community:duplicate",
-                    kind="duplicate",
-                    action=duplicates.action,
-                    start=0,
-                    end=len(text),
-                    text="",
-                    reason=duplicates.reason or "duplicate",
-                    tag=duplicates.tag,
-                )
+        elsewhere = found is not None
+    return AuthorFacts(newcomer=newcomer, recent_items=int(recent), duplicate_elsewhere=elsewhere)
+
+
+def _long_enough(text: str, rule: DuplicateRule) -> bool:
+    return len(compact(plain(text))) >= rule.min_length
+
+
+def add_hits(
+    *,
+    draft: RuleSetDraft,
+    result: Result,
+    text: str,
+    facts: AuthorFacts,
+    key: tuple[Any, ...] | None,
+) -> Result:
+    """The result with the hits of the draft's behaviour rules for these facts (pure)."""
+    hits = list(result.hits)
+    if facts.newcomer and draft.newcomers is not None:
+        rule = draft.newcomers
+        if rule.detectors:
+            hits += _newcomer_matcher(key, draft, rule).screen(text).hits
+        hits = [_at_least(h, rule.action) for h in hits]
+    flood = draft.flood
+    if flood is not None and facts.recent_items + 1 > flood.max_items:
+        hits.append(
+            Hit(
+                rule="community:flood",
+                kind="flood",
+                action=flood.action,
+                start=0,
+                end=0,
+                text="",
+                reason=flood.reason or "flood",
+                tag=flood.tag,
             )
+        )
+    duplicates = draft.duplicates
+    if duplicates is not None and facts.duplicate_elsewhere and _long_enough(text, duplicates):
+        hits.append(
+            Hit(
+                rule="community:duplicate",
+                kind="duplicate",
+                action=duplicates.action,
+                start=0,
+                end=len(text),
+                text="",
+                reason=duplicates.reason or "duplicate",
+                tag=duplicates.tag,
+            )
+        )
     if hits == result.hits:
         return result
     hits.sort(key=lambda h: (h.start, h.rule))
