@@ -95,8 +95,7 @@ def needs_review(post: Post) -> bool:
 
 async def claim(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) -> ReviewClaim:
     """Claim a post in review so no other reviewer works on it until the claim expires."""
-    post = await _in_review(uow, post_id)
-    await _may_decide(uow, post, actor)
+    await _in_review(uow, post_id, actor)
     now = utcnow()
     found = await uow.session.get(ReviewClaim, post_id, with_for_update=True)
     if found is not None and found.reviewer_id != actor.subject and _aware(found.expires_at) > now:
@@ -246,8 +245,7 @@ async def history(*, uow: UnitOfWork, post_id: uuid.UUID, actor: Principal) -> l
 async def _decide(
     uow: UnitOfWork, post_id: uuid.UUID, data: DecisionIn, actor: Principal
 ) -> ReviewDecision:
-    post = await _in_review(uow, post_id, lock=True)
-    await _may_decide(uow, post, actor)
+    post = await _in_review(uow, post_id, actor, lock=True)
     stage = post.review_stage or 1
     now = utcnow()
     claimed = await uow.session.get(ReviewClaim, post_id, with_for_update=True)
@@ -347,10 +345,15 @@ async def _needs_second(uow: UnitOfWork, post: Post) -> bool:
     return policy.mode == ReviewMode.two_stages or (partner and policy.partner_second_stage)
 
 
-async def _in_review(uow: UnitOfWork, post_id: uuid.UUID, *, lock: bool = False) -> Post:
+async def _in_review(
+    uow: UnitOfWork, post_id: uuid.UUID, actor: Principal, *, lock: bool = False
+) -> Post:
     post = await uow.session.get(Post, post_id, with_for_update=lock)
     if post is None:
         raise not_found("post", post_id)
+    # Who may review first, the post's state after: an outsider must not learn that a post of
+    # a private community exists or is published, nor a member outside the review team.
+    await _may_decide(uow, post, actor)
     if post.status != PostStatus.in_review:
         raise Problem(409, "not-in-review", "Conflict", f"the post is {post.status}, not in review")
     return post
