@@ -288,7 +288,7 @@ async def test_a_weekly_conversion_rate_of_an_internal_community_respects_the_fl
     # 10 people converted this week but none the week before (0 shown, not a small count)...
     assert doc["totals"]["conversions"]["current"] == 10
     # ...and 3 converting people in a week are too few: series and totals go.
-    for user in people[10:] + [uuid.uuid4()]:
+    for user in [*people[10:], uuid.uuid4()]:
         r = await metrics.client.post(
             "/conversions",
             json=body(cid, user_id=str(user), occurred_at=(T0 + timedelta(days=7)).isoformat()),
