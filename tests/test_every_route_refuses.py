@@ -946,12 +946,12 @@ async def test_metrics_routes_refuse_strangers_members_and_unscoped_keys(
     assert r.status_code == 403, r.text
 
 
-BUSINESS = ("conversions", "funnel", "measures", "health", "analysis", "reports")
+BUSINESS = ("conversions", "funnel", "measures", "health", "analysis", "reports", "goals")
 """metrics' business routes: refused in the next test."""
 
 
 # --- Roles refused on metrics' business routes -------------------------------------------------
-# Every conversions, funnel, measures, health, analysis and report route of one community,
+# Every conversions, funnel, measures, health, analysis, goal and report route of one community,
 # called by a member the community publishes nothing to (403), by a stranger (404: whether the
 # community has metrics is not revealed), and by an API key without `metrics:read` (403);
 # reporting a conversion needs `metrics:conversions:write` (403 for a member or a read key).
@@ -992,6 +992,7 @@ async def test_metrics_business_routes_refuse_members_strangers_and_unscoped_key
         ("GET", f"{base}/measures/moderation", None),
         ("GET", f"{base}/health", None),
         ("GET", f"{base}/analysis", None),
+        ("GET", f"{base}/goals/progress", None),
         ("GET", f"{base}/reports", None),
         ("POST", f"{base}/reports", {"period": "week"}),
         ("GET", f"{base}/reports/{report}", None),

@@ -220,3 +220,34 @@ async def test_listing_goals_costs_the_same_queries_for_one_goal_or_many(
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert one == many == 1  # goals joined to their measurements in one SELECT
+
+
+async def test_setting_and_removing_a_goal_publishes_it(
+    members: RunningService, identities: Identities, make_world: Any, broker: Any
+) -> None:
+    w = await make_world(members, identities)
+    goal = {"metric": "registrations", "target": 25, "deadline": "2030-06-30"}
+    r = await members.client.post(w.url + "/goals", json=goal, headers=w.h(w.owner))
+    assert r.status_code == 201, r.text
+    created = r.json()
+    assert (
+        await members.client.delete(f"{w.url}/goals/{created['id']}", headers=w.h(w.owner))
+    ).status_code == 204
+
+    async def published() -> list[Any]:
+        found = await broker.read(f"{broker.prefix}.members.goal.>")
+        return found if len(found) >= 2 else []
+
+    set_, removed = await eventually(published)
+    assert set_.type == "hearth.members.goal.set.v1"
+    assert set_.data == {
+        "goal_id": created["id"],
+        "community_id": w.community["id"],
+        "metric": "registrations",
+        "target": 25.0,
+        "deadline": "2030-06-30",
+        "owner_id": str(w.owner),
+        "set_at": set_.data["set_at"],
+    }
+    assert removed.type == "hearth.members.goal.removed.v1"
+    assert removed.data["goal_id"] == created["id"] and removed.subject == w.community["id"]

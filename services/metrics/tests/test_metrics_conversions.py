@@ -255,3 +255,65 @@ async def test_rates_of_an_internal_community_with_three_people_are_suppressed(
     assert got["community"]["converted"] is None and got["community"]["rate"] is None
     assert got["community"]["suppressed"]
     assert all(c["converted"] is None and c["suppressed"] for c in got["by_channel"])
+
+
+async def test_a_weekly_conversion_rate_of_an_internal_community_respects_the_floor(
+    metrics: RunningService, identities: Identities
+) -> None:
+    rt = metrics.runtime
+    cid, owner, people = await community(metrics, kind="internal", members=12)
+    for user in people:
+        await funnel.handle(rt.db, rt.tables, joined(cid, user, T0 - timedelta(days=1), "qr"))
+    key = service_key(identities, WRITE)
+    # 10 of 12 convert: 10 people on one side, 2 on the other (k = 5).
+    for user in people[:10]:
+        r = await metrics.client.post(
+            "/conversions", json=body(cid, user_id=str(user)), headers=key
+        )
+        assert r.status_code == 201
+    week = {"start": "2026-03-02", "end": "2026-03-08"}
+    h = identities.headers(owner)
+    r = await metrics.client.get(f"/communities/{cid}/conversions/rates", params=week, headers=h)
+    assert r.status_code == 200, r.text
+    got = r.json()["community"]
+    # The rate would reveal the 2 who did not convert: null with a reason, never 10/12.
+    assert got["rate"] is None and got["converted"] is None and got["base"] is None
+    assert "share" in got["suppressed"]
+    # The weekly analysis (the report's totals and series) follows the converting people.
+    r = await metrics.client.get(
+        f"/communities/{cid}/analysis", params={"period": "week", "start": "2026-03-02"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    # 10 people converted this week but none the week before (0 shown, not a small count)...
+    assert doc["totals"]["conversions"]["current"] == 10
+    # ...and 3 converting people in a week are too few: series and totals go.
+    for user in [*people[10:], uuid.uuid4()]:
+        r = await metrics.client.post(
+            "/conversions",
+            json=body(cid, user_id=str(user), occurred_at=(T0 + timedelta(days=7)).isoformat()),
+            headers=key,
+        )
+        assert r.status_code == 201
+    r = await metrics.client.get(
+        f"/communities/{cid}/analysis", params={"period": "week", "start": "2026-03-09"}, headers=h
+    )
+    doc = r.json()
+    assert all(row["conversions"] is None for row in doc["series"])
+    for name in ("conversions", "conversion_value"):
+        assert doc["totals"][name]["current"] is None and doc["totals"][name]["suppressed"]
+    # A customer community shows the same figures.
+    open_cid, open_owner, open_people = await community(metrics, kind="customer", members=12)
+    for user in open_people:
+        await funnel.handle(rt.db, rt.tables, joined(open_cid, user, T0 - timedelta(days=1), "qr"))
+    for user in open_people[:10]:
+        r = await metrics.client.post(
+            "/conversions", json=body(open_cid, user_id=str(user)), headers=key
+        )
+        assert r.status_code == 201
+    r = await metrics.client.get(
+        f"/communities/{open_cid}/conversions/rates",
+        params=week,
+        headers=identities.headers(open_owner),
+    )
+    assert r.json()["community"]["rate"] == round(10 / 12, 6)

@@ -22,6 +22,9 @@ from hearth_metrics.counters.routes import router as counters_router
 from hearth_metrics.funnels import models as _funnel_tables  # noqa: F401 - registers
 from hearth_metrics.funnels.consumers import funnel
 from hearth_metrics.funnels.routes import router as funnel_router
+from hearth_metrics.goals import models as _goal_tables  # noqa: F401 - registers
+from hearth_metrics.goals.consumers import goals
+from hearth_metrics.goals.routes import router as goals_router
 from hearth_metrics.health.routes import router as health_router
 from hearth_metrics.inactivity import models as _inactivity_tables  # noqa: F401 - registers
 from hearth_metrics.inactivity.scheduler import inactivity_loop
@@ -52,8 +55,9 @@ definition = ServiceDefinition(
         measures_router,
         health_router,
         reports_router,
+        goals_router,
     ],
-    consumers=[community_counts, memberships, activity, conversions, funnel, measures],
+    consumers=[community_counts, memberships, activity, conversions, funnel, measures, goals],
     background=[inactivity_loop, reports_loop],
     default_port=8005,
 )

@@ -10,6 +10,7 @@ from sqlalchemy import and_
 from sqlmodel import col, select
 
 from hearth_members.communities.service import acting_role, visible_community
+from hearth_members.goals.events import GoalRemoved, GoalSet
 from hearth_members.goals.models import (
     CommunityMeasurement,
     Goal,
@@ -38,6 +39,18 @@ async def create_goal(
         owner_id=data.owner_id or actor.subject,
     )
     uow.session.add(goal)
+    await uow.record(
+        GoalSet(
+            goal_id=goal.id,
+            community_id=community_id,
+            metric=goal.metric,
+            target=goal.target,
+            deadline=goal.deadline,
+            owner_id=goal.owner_id,
+            set_at=goal.created_at,
+        ),
+        subject=str(community_id),
+    )
     await uow.commit()
     measurement = await uow.session.get(CommunityMeasurement, (community_id, goal.metric))
     return goal_view(goal, measurement, today=utcnow().date())
@@ -120,4 +133,8 @@ async def delete_goal(
     if goal is None or goal.community_id != community_id:
         raise not_found("goal", goal_id)
     await uow.session.delete(goal)
+    await uow.record(
+        GoalRemoved(goal_id=goal.id, community_id=community_id, removed_at=utcnow()),
+        subject=str(community_id),
+    )
     await uow.commit()

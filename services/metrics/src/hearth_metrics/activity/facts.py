@@ -40,7 +40,7 @@ NO_CHANNEL = "direct"
 """The channel of a join that names none (members' joined.channel is null: no invite)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fact:
     """One thing that happened to one member of one community at one time."""
 
@@ -52,11 +52,24 @@ class Fact:
     journey_id: uuid.UUID | None = None
 
 
+_UUIDS: dict[str, uuid.UUID] = {}
+"""Parsed ids by their text: the same communities and members come back in every event."""
+
+
 def _uuid(value: Any) -> uuid.UUID | None:
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
+    if not value:
         return None
+    text = str(value)
+    parsed = _UUIDS.get(text)
+    if parsed is None:
+        try:
+            parsed = uuid.UUID(text)
+        except ValueError:
+            return None
+        if len(_UUIDS) >= 1_000_000:  # bounded: a cache, not a registry
+            _UUIDS.clear()
+        _UUIDS[text] = parsed
+    return parsed
 
 
 def _time(value: Any, fallback: datetime) -> datetime:
@@ -71,11 +84,16 @@ def _time(value: Any, fallback: datetime) -> datetime:
 
 def fact_of(envelope: Envelope) -> Fact | None:
     """The fact an event carries for metrics, or None."""
-    data = envelope.data or {}
+    return fact_from(envelope.type, envelope.data or {}, envelope.time)
+
+
+def fact_from(ce_type: str, data: dict[str, Any], time: datetime) -> Fact | None:
+    """The fact of an event given its type, payload and envelope time (a rebuild's fast path:
+    no envelope is built)."""
     community = _uuid(data.get("community_id"))
     if community is None:
         return None
-    if (spec := ACTIVITY.get(envelope.type)) is not None:
+    if (spec := ACTIVITY.get(ce_type)) is not None:
         what, person, when = spec
         if what == "posts" and int(data.get("round") or 0) > 0:
             return None  # a resubmission after a rejection is the same post again
@@ -84,15 +102,15 @@ def fact_of(envelope: Envelope) -> Fact | None:
         user = _uuid(data.get(person))
         if user is None:
             return None
-        return Fact("activity", community, user, _time(data.get(when), envelope.time), what)
+        return Fact("activity", community, user, _time(data.get(when), time), what)
     user = _uuid(data.get("user_id"))
     if user is None:
         return None
-    if envelope.type == JOINED:
+    if ce_type == JOINED:
         channel = str(data.get("channel") or NO_CHANNEL)[:64]
-        return Fact("joined", community, user, _time(data.get("joined_at"), envelope.time), channel)
-    if envelope.type == NUDGE_SENT and data.get("step") == "first":
-        at = _time(data.get("sent_at"), envelope.time)
+        return Fact("joined", community, user, _time(data.get("joined_at"), time), channel)
+    if ce_type == NUDGE_SENT and data.get("step") == "first":
+        at = _time(data.get("sent_at"), time)
         return Fact(
             "care_started",
             community,
@@ -101,8 +119,8 @@ def fact_of(envelope: Envelope) -> Fact | None:
             str(data.get("trigger") or "inactive")[:40],
             _uuid(data.get("journey_id")),
         )
-    if envelope.type == WON_BACK:
-        at = _time(data.get("won_back_at"), envelope.time)
+    if ce_type == WON_BACK:
+        at = _time(data.get("won_back_at"), time)
         return Fact(
             "won_back",
             community,

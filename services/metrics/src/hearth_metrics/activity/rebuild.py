@@ -2,13 +2,15 @@
 
 1. Shadow copies of the tables in `REBUILT` (`<name>__rebuild`) are created empty.
 2. Every producing stream is replayed from its first message up to its last one at the start,
-   through the same `apply_facts` as incremental ingest, into the shadows. Only events the live
-   ingest has taken (their inbox row exists) are applied; the others are kept aside. Reads and
-   ingest go on against the live tables meanwhile.
+   with the same facts (`facts.fact_from`) and rules as incremental ingest, aggregated in memory
+   (activity/replay.py) and written into the shadows in bulk (COPY on PostgreSQL). Only events
+   the live ingest has taken (their inbox row exists) are applied; the others are kept aside.
+   Reads and ingest go on against the live tables meanwhile.
 3. One short transaction takes the ingest lock alone (PostgreSQL: the advisory lock each ingest
    transaction shares; SQLite has a single writer anyway), so no ingest batch is in flight and
    the inbox is still: it applies the messages that arrived since step 2 and the ones kept
-   aside, again only those in the inbox, then renames the shadows over the live tables. Readers
+   aside, again only those in the inbox (through `apply_facts`, which merges into the rows
+   already there), then renames the shadows over the live tables. Readers
    wait for the renames (milliseconds) instead of failing; ingest resumes on the new tables,
    and every event is then counted exactly once: in the rebuild if its inbox row existed at the
    swap, by the ingest otherwise.
@@ -34,16 +36,18 @@ from sqlalchemy import MetaData, Table
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth_metrics.activity.consumers import INGEST_LOCK, activity
-from hearth_metrics.activity.facts import CONTEXTS, FACT_TYPES, fact_of
+from hearth_metrics.activity.facts import CONTEXTS, FACT_TYPES, Fact, fact_from
 from hearth_metrics.activity.ingest import Tables, apply_facts
 from hearth_metrics.activity.models import REBUILT
+from hearth_metrics.activity.replay import Replay, all_zones
 from servicekit.db import Database
-from servicekit.events import Envelope, stream_name
+from servicekit.events import stream_name
 from servicekit.tables import KitTables
 
 log = logging.getLogger(__name__)
 SUFFIX = "__rebuild"
-CHUNK = 10_000  # events per shadow transaction: bigger chunks, fewer and denser upserts
+CHUNK = 20_000  # events per inbox check (one `= ANY(array)` query on PostgreSQL)
+FETCH = 10_000  # messages per pull request of the replay's ephemeral consumer
 
 
 @dataclass
@@ -53,6 +57,10 @@ class RebuildResult:
     read: int = 0
     applied: int = 0
     swapped: bool = False
+
+
+Item = tuple[uuid.UUID, Fact]
+"""An event id and the fact it carries."""
 
 
 def shadow_tables() -> tuple[list[Table], Tables]:
@@ -73,10 +81,8 @@ async def _stream_end(js: JetStreamContext, stream: str) -> int:
         return 0
 
 
-async def _read(
-    js: JetStreamContext, stream: str, *, after: int, until: int, batch: int = 5000
-) -> Any:
-    """Yield lists of (sequence, envelope) for the stream's messages after..until."""
+async def _read(js: JetStreamContext, stream: str, *, after: int, until: int) -> Any:
+    """Yield lists of (event id, fact) for the stream's messages after..until."""
     if until <= after:
         return
     config = ConsumerConfig(
@@ -91,7 +97,8 @@ async def _read(
         idle = 0
         while seq < until:
             try:
-                messages = await sub.fetch(batch, timeout=1.0)
+                # Ask for no more than is left, so the last pull ends at once.
+                messages = await sub.fetch(min(FETCH, until - seq), timeout=1.0)
             except (nats.errors.TimeoutError, TimeoutError) as exc:
                 # A slow server is not the end of the stream: never skip what it still holds.
                 idle += 1
@@ -99,99 +106,80 @@ async def _read(
                     raise RuntimeError(f"{stream}: nothing past {seq} (expected {until})") from exc
                 continue
             idle = 0
-            out = []
-            for message in messages:
-                seq = message.metadata.sequence.stream
-                if seq > until:
-                    break
-                if (envelope := _light(message)) is not None:
-                    out.append((seq, envelope))
+            if not messages:
+                continue
+            # Delivery is in stream order: only the last message's sequence is needed, unless
+            # the batch runs past the end (messages published since the replay began).
+            last = messages[-1].metadata.sequence.stream
+            if last > until:
+                messages = [m for m in messages if m.metadata.sequence.stream <= until]
+            seq = last
+            out = [item for m in messages if (item := _item(m)) is not None]
             if out:
                 yield out
-            if messages and messages[-1].metadata.sequence.stream >= until:
-                break
     finally:
         await sub.unsubscribe()
 
 
-def _light(message: Any) -> Envelope | None:
-    """The envelope of a message that can carry a fact, parsed without validation (the ingest
-    validated it when it took it); None for every other message (no table changes for it)."""
-    h = message.headers or {}
-    ce_type = h.get("ce-type")
-    if ce_type not in FACT_TYPES:
+def _item(message: Any) -> Item | None:
+    """The event id and fact of a message that carries one, parsed without validation (the
+    ingest validated it when it took it); None for every other message."""
+    h = message.headers
+    if not h or (ce_type := h.get("ce-type")) not in FACT_TYPES:
         return None
     try:
         data = orjson.loads(message.data) if message.data else {}
-        return Envelope.model_construct(
-            id=uuid.UUID(h["ce-id"]),
-            source=h.get("ce-source", ""),
-            type=ce_type,
-            time=datetime.fromisoformat(h["ce-time"]),
-            subject=h.get("ce-subject"),
-            data=data if isinstance(data, dict) else {},
-        )
+        if not isinstance(data, dict):
+            return None
+        fact = fact_from(ce_type, data, datetime.fromisoformat(h["ce-time"]))
+        return (uuid.UUID(h["ce-id"]), fact) if fact is not None else None
     except (KeyError, ValueError, orjson.JSONDecodeError):
         return None
 
 
-async def _in_inbox(session: AsyncSession, kit: KitTables, ids: list[Any]) -> set[Any]:
+async def _in_inbox(session: AsyncSession, kit: KitTables, ids: list[uuid.UUID]) -> set[Any]:
+    """The ids among these that the live ingest has taken (its inbox rows)."""
     inbox = kit.inbox
     found: set[Any] = set()
-    for i in range(0, len(ids), 1000):
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        # One statement whatever the number of ids (prepared once), not a 1,000-wide IN list.
+        rows = await session.execute(
+            sa.text(
+                f'SELECT event_id FROM "{inbox.name}" '  # noqa: S608 - kit's own table name
+                "WHERE consumer = :c AND event_id = ANY(:ids)"
+            ),
+            {"c": activity.name, "ids": ids},
+        )
+        found.update(rows.scalars())
+        return found
+    for i in range(0, len(ids), 500):
         rows = await session.execute(
             sa.select(inbox.c.event_id).where(
-                inbox.c.consumer == activity.name, inbox.c.event_id.in_(ids[i : i + 1000])
+                inbox.c.consumer == activity.name, inbox.c.event_id.in_(ids[i : i + 500])
             )
         )
         found.update(rows.scalars())
     return found
 
 
-async def _apply(
-    session: AsyncSession,
-    kit: KitTables,
-    envelopes: list[Envelope],
-    shadow: Tables,
-    aside: dict[Any, Envelope],
-    seen: set[int],
-    *,
-    default_zone: str,
-) -> int:
+async def _taken(
+    session: AsyncSession, kit: KitTables, items: list[Item], aside: dict[Any, Fact], seen: set[int]
+) -> list[Fact]:
+    """The facts of the events the ingest took, once each; the others are put aside."""
     # A second copy of an event in a stream (republished past the duplicate window) is the
     # same event: the inbox counted it once, and so does the replay.
-    wanted = {
-        e.id: e
-        for e in envelopes
-        if activity.handler_for(e.type) is not None and e.id.int not in seen
-    }
+    wanted = {i: f for i, f in items if i.int not in seen}
     if not wanted:
-        return 0
+        return []
     taken = await _in_inbox(session, kit, list(wanted))
-    for event_id, envelope in wanted.items():
-        if event_id not in taken:
-            aside[event_id] = envelope
-    seen.update(i.int for i in taken)
-    facts = [f for i, e in wanted.items() if i in taken for f in [fact_of(e)] if f is not None]
-    await apply_facts(session, facts, tables=shadow, default_zone=default_zone)
-    return len(taken)
-
-
-async def _apply_chunk(
-    db: Database,
-    kit: KitTables,
-    envelopes: list[Envelope],
-    shadow: Tables,
-    aside: dict[Any, Envelope],
-    seen: set[int],
-    default_zone: str,
-) -> int:
-    async with db.session() as session:
-        applied = await _apply(
-            session, kit, envelopes, shadow, aside, seen, default_zone=default_zone
-        )
-        await session.commit()
-    return applied
+    facts = []
+    for event_id, fact in wanted.items():
+        if event_id in taken:
+            seen.add(event_id.int)
+            facts.append(fact)
+        else:
+            aside[event_id] = fact
+    return facts
 
 
 async def rebuild(
@@ -205,26 +193,34 @@ async def rebuild(
         for table in shadows:
             await conn.execute(sa.text(f'DROP TABLE IF EXISTS "{table.name}"'))
             await conn.run_sync(table.create)
+    async with db.session() as session:
+        replay = Replay(shadow, await all_zones(session), default_zone)
     ends: dict[str, int] = {}
-    aside: dict[Any, Envelope] = {}
+    aside: dict[Any, Fact] = {}
     seen: set[int] = set()
+
+    async def take(items: list[Item]) -> None:
+        async with db.session() as session:
+            facts = await _taken(session, kit, items, aside, seen)
+            await replay.add(session, facts)
+            await session.commit()  # new member numbers, and any member-day rows spilled
+        result.read += len(items)
+        result.applied += len(facts)
+
     for context in CONTEXTS:
         stream = stream_name(prefix, context)
         ends[stream] = await _stream_end(js, stream)
-        pending: list[Envelope] = []
+        pending: list[Item] = []
         async for chunk in _read(js, stream, after=0, until=ends[stream]):
-            pending.extend(e for _, e in chunk)
+            pending.extend(chunk)
             if len(pending) >= CHUNK:
-                result.read += len(pending)
-                result.applied += await _apply_chunk(
-                    db, kit, pending, shadow, aside, seen, default_zone
-                )
+                await take(pending)
                 pending = []
         if pending:
-            result.read += len(pending)
-            result.applied += await _apply_chunk(
-                db, kit, pending, shadow, aside, seen, default_zone
-            )
+            await take(pending)
+    async with db.session() as session:
+        await replay.write(session)
+        await session.commit()
     async with db.session() as session:
         # Take the lock before reading where the streams end: an ingest commit after that
         # read would otherwise land in the old tables only.
@@ -232,15 +228,15 @@ async def rebuild(
             await session.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK)))
         else:  # the first statement opens SQLite's write transaction (BEGIN IMMEDIATE)
             await session.execute(sa.text("SELECT 1"))
-        late: list[Envelope] = list(aside.values())
+        late: list[Item] = list(aside.items())
         aside = {}
         for stream, start in ends.items():
             async for chunk in _read(js, stream, after=start, until=await _stream_end(js, stream)):
-                late.extend(e for _, e in chunk)
+                late.extend(chunk)
                 result.read += len(chunk)
-        result.applied += await _apply(
-            session, kit, late, shadow, aside, seen, default_zone=default_zone
-        )
+        facts = await _taken(session, kit, late, aside, seen)
+        await apply_facts(session, facts, tables=shadow, default_zone=default_zone)
+        result.applied += len(facts)
         for model in REBUILT:
             name = model.__table__.name  # type: ignore[union-attr]
             await session.execute(sa.text(f'ALTER TABLE "{name}" RENAME TO "{name}__old"'))

@@ -22,7 +22,7 @@ from servicekit.types import UtcDateTime, UtcDatetime
 INTERNAL_KIND = "internal"
 """Members' community kind for employee communities (the privacy floor applies to them)."""
 
-PUBLISHABLE = ("leaderboard", "activity", "retention")
+PUBLISHABLE = ("leaderboard", "activity", "retention", "goals")
 """What a community may publish to its own members (everything else is for owners and admins)."""
 
 

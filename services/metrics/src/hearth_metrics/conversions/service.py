@@ -128,7 +128,10 @@ def _rate(
 ) -> RateRow:
     shown_converted, why_c = floor(converted)
     shown_base, why_b = floor(base)
-    why = why_c or why_b
+    # A rate is a share (privacy rule 4): it reveals the people who did not convert as well as
+    # those who did, so both sides must reach the floor (everyone converting is no exception).
+    _, why_rest = floor(max(base - converted, 0))
+    why = why_c or why_b or (f"{why_rest} on one side of the share" if why_rest else None)
     if why is not None:
         return RateRow(
             key=key, conversions=None, converted=None, base=None, rate=None, suppressed=why

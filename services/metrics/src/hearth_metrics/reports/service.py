@@ -57,6 +57,18 @@ async def _daily(
     return out
 
 
+async def _daily_people(
+    session: AsyncSession, column: Any, person: Any, *where: Any, zone: ZoneInfo
+) -> dict[date, set[Any]]:
+    """The distinct people (non-null `person`) per local day of the rows' timestamps."""
+    out: dict[date, set[Any]] = {}
+    for at, who in (await session.execute(select(column, person).where(*where))).all():
+        day = out.setdefault(at.astimezone(zone).date(), set())
+        if who is not None:
+            day.add(who)
+    return out
+
+
 async def build(
     session: AsyncSession,
     *,
@@ -106,6 +118,16 @@ async def build(
         zone=zone,
         value=v.value,
     )
+    # The people behind the conversions, per day: a count of conversions rests on them.
+    converters = await _daily_people(
+        session,
+        v.occurred_at,
+        v.user_id,
+        v.community_id == community_id,
+        v.occurred_at >= p_since,
+        v.occurred_at < until,
+        zone=zone,
+    )
     held = await _daily(
         session,
         a.starts_at,
@@ -141,12 +163,32 @@ async def build(
             for row in series:
                 row[name] = None
 
+    # Conversions count rows, but each names a person: the series goes as a whole when a day
+    # or the period rests on fewer than k converting people (as a people series does).
+    def converting(lo: date, hi: date) -> int:
+        return len(set().union(*(u for d, u in converters.items() if lo <= d < hi)))
+
+    period_days = [u for d, u in converters.items() if start <= d < end]
+    if any(floor(len(u))[1] for u in period_days if u) or (
+        period_days and floor(converting(start, end))[1]
+    ):
+        for row in series:
+            row["conversions"] = None
+
     totals: dict[str, Any] = {}
 
-    def put(name: str, cur: float | None, before: float | None, people: bool = False) -> None:
+    def put(
+        name: str,
+        cur: float | None,
+        before: float | None,
+        people: bool = False,
+        rests_on: tuple[int, int] | None = None,
+    ) -> None:
         if people and cur is not None and before is not None:
             if floor(int(cur))[1] or floor(int(before))[1]:
                 cur = before = None
+        if rests_on is not None and any(n and floor(n)[1] for n in rests_on):
+            cur = before = None
         if cur is None or before is None:
             totals[name] = {
                 "current": cur,
@@ -166,8 +208,14 @@ async def build(
         "active_contributors", await active(since, until), await active(p_since, since), people=True
     )
     put("contributions", total(posts, start, end), total(posts, prev, start))
-    put("conversions", total(conv, start, end), total(conv, prev, start))
-    put("conversion_value", total(conv_value, start, end), total(conv_value, prev, start))
+    on = (converting(start, end), converting(prev, start))
+    put("conversions", total(conv, start, end), total(conv, prev, start), rests_on=on)
+    put(
+        "conversion_value",
+        total(conv_value, start, end),
+        total(conv_value, prev, start),
+        rests_on=on,
+    )
     put("activities_held", total(held, start, end), total(held, prev, start))
 
     trend = {}

@@ -1,0 +1,1 @@
+"""Community goals: a read model of members' goals and their progress from the counters."""
