@@ -51,7 +51,7 @@ from servicekit.testing.platform import CONTEXTS, Platform
 pytestmark = pytest.mark.timeout(300)
 
 WRITES = int(os.environ.get("HEARTH_FAULT_WRITES", "300"))
-CONCURRENCY = 8
+CONCURRENCY = int(os.environ.get("HEARTH_FAULT_CONCURRENCY", "16"))
 SUBMITTED = "hearth.content.post.submitted.v1"
 SCREENED = "hearth.moderation.screening.completed.v1"
 PUBLISHED = "hearth.content.post.published.v1"
