@@ -530,7 +530,7 @@ class Context:
                 subject_prefix="b" + uuid.uuid4().hex[:8],
                 database_urls={c: backends.database_url(c, kind) for c in CONTEXTS},
                 extra_env={"HEARTH_LOG_LEVEL": "WARNING"},
-            ).start()
+            ).start(timeout=180)  # six processes migrate at once: slow on a loaded machine
             self.signer = AssertionSigner((tmp / "keys" / "assertion.pem").read_text())
         assert self.signer is not None
         return self._platform, self.signer
