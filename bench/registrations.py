@@ -184,12 +184,8 @@ def main() -> dict[str, float | bool] | None:
             # BENCH_REG_PYSPY=<file>: sample the server with py-spy (collapsed stacks) to see
             # where a registration spends its time.
             profile = os.environ.get("BENCH_REG_PYSPY")
-            wrap = (
-                [str(Path(sys.executable).parent / "py-spy"), "record", "-f", "raw", "-r", "200"]
-                + ["-o", profile, "--"]
-                if profile
-                else []
-            )
+            spy = str(Path(sys.executable).parent / "py-spy")
+            wrap = [spy, "record", "-f", "raw", "-r", "200", "-o", profile, "--"] if profile else []
             proc = subprocess.Popen(
                 [
                     *wrap,
