@@ -9,7 +9,8 @@ no-overbooking guarantee costs. Each round is checked: exactly 100 confirmed, 90
 positions 1..1000, no errors.
 
 `python bench/registrations.py` (or `make bench BENCH=registrations`). Knobs:
-BENCH_REG_CONCURRENCY (100), BENCH_REG_PER_ROUND (1000), BENCH_REG_ROUNDS (3).
+BENCH_REG_CONCURRENCY (100), BENCH_REG_PER_ROUND (1000), BENCH_REG_ROUNDS (3),
+BENCH_REG_PYSPY (a file: sample the server with py-spy, collapsed stacks, if installed).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -179,8 +181,14 @@ def main() -> dict[str, float | bool] | None:
                 }
             )
             log = (Path(tmp) / "events.log").open("wb")
+            # BENCH_REG_PYSPY=<file>: sample the server with py-spy (collapsed stacks) to see
+            # where a registration spends its time.
+            profile = os.environ.get("BENCH_REG_PYSPY")
+            spy = str(Path(sys.executable).parent / "py-spy")
+            wrap = [spy, "record", "-f", "raw", "-r", "200", "-o", profile, "--"] if profile else []
             proc = subprocess.Popen(
                 [
+                    *wrap,
                     str(Path(sys.executable).parent / "hearth-events"),
                     "serve",
                     "--port",
@@ -191,6 +199,7 @@ def main() -> dict[str, float | bool] | None:
                 cwd=tmp,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=bool(profile),
             )
             base = f"http://127.0.0.1:{port}"
             try:
@@ -264,7 +273,10 @@ def main() -> dict[str, float | bool] | None:
                 )
                 return {"rps": best, "exact": ok}
             finally:
-                proc.terminate()
+                if profile:  # SIGINT to the group: the server stops, py-spy writes its file
+                    os.killpg(proc.pid, signal.SIGINT)
+                else:
+                    proc.terminate()
                 try:
                     proc.wait(15)
                 except subprocess.TimeoutExpired:

@@ -827,6 +827,7 @@ async def test_events_routes_refuse_members_and_strangers(launch: Any, identitie
         ("POST", f"{a}/registrations/{registration}/reject", None, 403),
         ("PUT", f"{c}/activity-settings", {"max_waitlists": 1}, 403),
         ("GET", f"{a}/summary", None, 403),
+        ("GET", f"{a}/summary.csv", None, 403),
         ("GET", f"{a}/attendees.csv", None, 403),
         ("GET", f"{a}/feedback", None, 403),
         ("PUT", f"/activities/{ended}/feedback/me", {"satisfaction": 5, "nps": 9}, 403),

@@ -132,6 +132,19 @@ def test_secrets_are_referenced_never_stored() -> None:
         assert ref == {"name": f"hearth-{svc}-database", "key": "url"}
 
 
+def test_events_checkin_keys_come_from_their_secret() -> None:
+    events = _of_kind(_documents(), "Deployment")["hearth-events"]
+    [container] = events["spec"]["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in container["env"]}
+    keys = env["HEARTH_EVENTS_CHECKIN_KEYS"]
+    assert "value" not in keys  # never a value in the repository
+    # Required (no `optional`): a missing Secret stops the rollout, not the check-ins.
+    assert keys["valueFrom"]["secretKeyRef"] == {
+        "name": "hearth-events-checkin-keys",
+        "key": "keys.json",
+    }
+
+
 def test_shared_settings_come_from_the_config_map() -> None:
     generators = {g["name"]: g for g in _kustomization()["configMapGenerator"]}
     literals = dict(item.split("=", 1) for item in generators["hearth-shared"]["literals"])

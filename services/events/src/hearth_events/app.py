@@ -15,11 +15,12 @@ from hearth_events.draws.routes import router as draws_router
 from hearth_events.feedback.routes import router as feedback_router
 from hearth_events.questions.moderation import screening as question_screening
 from hearth_events.questions.routes import router as questions_router
+from hearth_events.reports.activity import community_activity
 from hearth_events.reports.consumers import conversions
 from hearth_events.reports.routes import router as reports_router
 from hearth_events.reports.service import summarized_event
 from hearth_events.routes import router
-from hearth_events.scheduler import reminder_scheduler
+from hearth_events.scheduler import reminder_scheduler, series_scheduler
 from hearth_events.series.routes import router as series_router
 from hearth_events.service import use_summarizer
 from hearth_events.settings import EventsSettings
@@ -48,8 +49,8 @@ definition = ServiceDefinition(
         calendars_router,
         series_router,
     ],
-    consumers=[memberships, conversions, question_screening],
-    background=[reminder_scheduler],
+    consumers=[memberships, conversions, question_screening, community_activity],
+    background=[reminder_scheduler, series_scheduler],
     default_port=8003,
 )
 

@@ -48,7 +48,8 @@ from hearth_events.models import (
     RegistrationStatus,
     Visibility,
 )
-from servicekit.db import affected_rows
+from hearth_events.settings import EventsSettings
+from servicekit.db import affected_rows, upsert_insert
 from servicekit.deps import UnitOfWork
 from servicekit.events import Event
 from servicekit.identity import Principal
@@ -57,7 +58,7 @@ from servicekit.markdown import render_markdown
 from servicekit.pagination import PageParams, cursor_key, invalid_cursor
 from servicekit.problems import Problem, conflict, forbidden, not_found
 from servicekit.readmodel import apply_snapshot
-from servicekit.runtime import ServiceRuntime
+from servicekit.runtime import ServiceRuntime, runtime_of, settings_of
 from servicekit.types import as_utc
 
 ACTIVE = "active"
@@ -262,18 +263,21 @@ async def register(
 ) -> tuple[Registration, bool]:
     """Take a seat, the next place in the FIFO waitlist, or ask for approval; idempotent.
 
-    Every seat-taking registration first bumps the activity's `queue_length` with one UPDATE:
-    that takes the activity row's lock (PostgreSQL) or the database's single writer slot
-    (SQLite, BEGIN IMMEDIATE in the kernel), so registrations for one activity are serialised
-    until commit. Under that lock the seat count is exact: never more confirmed than capacity,
-    and positions follow the order in which registrations committed.
+    Everything that needs no lock (the activity, the membership, an earlier registration, the
+    window, the answers) is read first. Then one conditional UPDATE of the activity's counters
+    takes the seat or the next waitlist place (`_claim_place`): it takes the activity row's lock
+    (PostgreSQL) or the database's single writer slot (SQLite, BEGIN IMMEDIATE in the kernel),
+    so only that UPDATE, the registration insert, its outbox row and the commit are serial per
+    activity. Under the lock the seat count is exact: never more confirmed than capacity, and
+    positions follow the order in which registrations committed.
 
-    Within one process, registrations for one activity also wait their turn on an asyncio
-    lock before touching the database: a waiting request holds no pooled connection, so a
-    thousand at once cannot exhaust the pool (SQLAlchemy's 30 s pool timeout turned into 500s
-    before), and the lock holder's awaits do not queue behind the others' work.
+    Within one process, at most `registration_parallelism` registrations per activity are in
+    flight (one on SQLite, whose writer slot is held from the first read): a waiting request
+    holds no pooled connection, so a thousand at once cannot exhaust the pool (SQLAlchemy's
+    30 s pool timeout turned into 500s before), while the next few do their reads while the
+    lock holder finishes.
     """
-    async with _serial(activity_id):
+    async with _admission(uow, activity_id):
         return await _register(uow, activity_id, actor, answers)
 
 
@@ -297,45 +301,68 @@ async def _register(
     if activity.requires_approval:
         return await _request_approval(uow, activity, actor, existing, checked)
     rules = await uow.session.get(CommunityEventSettings, activity.community_id)
-    position, seats_taken, capacity, state = await _take_place(uow, activity_id)
+    # The seats counted when the activity was read: a hint of which UPDATE will succeed.
+    seated, position, state = await _claim_place(
+        uow, activity_id, full=activity.seats_taken >= activity.capacity
+    )
     # The state may have moved while this request waited for the lock.
     _require_window(activity, membership, now, state=ActivityState(state))
-    seated = seats_taken < capacity
-    if seated:
-        await _change_seats(uow, activity_id, +1)
-    elif rules is not None and rules.max_waitlists is not None:
+    if not seated and rules is not None and rules.max_waitlists is not None:
         await _require_waitlist_room(
             uow.session, activity.community_id, actor.subject, rules.max_waitlists
         )
     status = RegistrationStatus.confirmed if seated else RegistrationStatus.waitlisted
-    try:
-        registration = existing or Registration(
-            activity_id=activity_id, community_id=activity.community_id, user_id=actor.subject
-        )
+    # Stamped under the lock, so registered_at follows position order.
+    registered_at = utcnow()
+    reminder_due_at = (
+        next_reminder(activity.starts_at, activity.reminder_minutes, None) if seated else None
+    )
+    if existing is not None:
         # A cancelled registration comes back at the end of the line (one row per person).
+        registration = existing
         registration.status = status
         registration.position = position
-        registration.registered_at = utcnow()
+        registration.registered_at = registered_at
         registration.answers = checked
         registration.reminded_at = None
         registration.reminder_stage = None
-        registration.reminder_due_at = (
-            next_reminder(activity.starts_at, activity.reminder_minutes, None) if seated else None
-        )
+        registration.reminder_due_at = reminder_due_at
         uow.session.add(registration)
-        # Flush first: the unique constraint answers here, before any event is written.
         await uow.session.flush()
-        await uow.record(_registration_event(registration), subject=str(activity_id))
-        await uow.commit()
-    except IntegrityError:
-        # The same person registered twice at once; the unique constraint let one through
-        # and the rollback gave this request's seat and place back. Return the winner.
-        await uow.session.rollback()
-        existing = await _registration(uow, activity_id, actor.subject)
-        if existing is None:
-            raise
-        return existing, False
+    else:
+        registration = Registration(
+            activity_id=activity_id,
+            community_id=activity.community_id,
+            user_id=actor.subject,
+            status=status,
+            position=position,
+            registered_at=registered_at,
+            answers=checked,
+            reminder_due_at=reminder_due_at,
+        )
+        if not await _insert_registration(uow, registration):
+            # The same person registered twice at once and the other request's row is in:
+            # the rollback gives this request's seat and place back. Return the winner.
+            await uow.session.rollback()
+            winner = await _registration(uow, activity_id, actor.subject)
+            if winner is None:  # pragma: no cover - the conflicting row was committed
+                raise conflict("registration-conflict", "a concurrent registration is in flight")
+            return winner, False
+    await uow.record(_registration_event(registration), subject=str(activity_id))
+    await uow.commit()
     return registration, True
+
+
+async def _insert_registration(uow: UnitOfWork, registration: Registration) -> bool:
+    """Insert a new registration unless (activity, person) already has one: was it inserted?"""
+    table = Registration.__table__  # type: ignore[attr-defined]
+    values = {c.name: getattr(registration, c.name) for c in table.columns}
+    stmt = (
+        upsert_insert(uow.session, table)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["activity_id", "user_id"])
+    )
+    return affected_rows(await uow.session.execute(stmt)) == 1
 
 
 async def _request_approval(
@@ -948,18 +975,58 @@ async def _require_waitlist_room(
 
 # --- Seats and the waitlist --------------------------------------------------------------------
 
-# In-process locks per activity (weakly held: gone once no request waits on them). They only
-# order this process's requests; across processes and replicas the row lock still decides.
-_locks: weakref.WeakValueDictionary[uuid.UUID, asyncio.Lock] = weakref.WeakValueDictionary()
+# In-process admission per activity (weakly held: gone once no request waits on it). It only
+# bounds this process's requests in flight; across processes and replicas the row lock decides.
+_gates: weakref.WeakValueDictionary[uuid.UUID, asyncio.Semaphore] = weakref.WeakValueDictionary()
 
 
 @asynccontextmanager
-async def _serial(activity_id: uuid.UUID) -> AsyncIterator[None]:
-    lock = _locks.get(activity_id)
-    if lock is None:
-        lock = _locks[activity_id] = asyncio.Lock()
-    async with lock:
+async def _admission(uow: UnitOfWork, activity_id: uuid.UUID) -> AsyncIterator[None]:
+    gate = _gates.get(activity_id)
+    if gate is None:
+        bind = uow.session.bind
+        # SQLite holds its single writer slot from the transaction's first statement: more than
+        # one in flight would only wait on busy_timeout.
+        serial = bind is None or bind.dialect.name == "sqlite"
+        settings = settings_of(runtime_of(uow.session), EventsSettings)
+        width = 1 if serial else settings.registration_parallelism
+        gate = _gates[activity_id] = asyncio.Semaphore(width)
+    async with gate:
         yield
+
+
+async def _claim_place(
+    uow: UnitOfWork, activity_id: uuid.UUID, *, full: bool
+) -> tuple[bool, int, str]:
+    """Take a seat if one is free, else the next waitlist place: (seated, position, state).
+
+    Each attempt is one conditional UPDATE of the activity's counters, evaluated on the row as
+    it is once this transaction holds its lock (PostgreSQL re-checks the WHERE clause on the
+    newest version after waiting). A seat: `seats_taken < capacity`, both counters move; a
+    waitlist place: `seats_taken >= capacity`, only the queue moves. Exactly one of the two
+    matches the locked row, so at most two statements, usually one (`full` guesses which);
+    a miss takes no lock, and a third try only follows a seat freed or taken in between.
+    """
+    seat = col(Activity.seats_taken) < col(Activity.capacity)
+    attempts = [False, True] if full else [True, False]
+    while True:
+        for seated in attempts:
+            row = (
+                await uow.session.execute(
+                    update(Activity)
+                    .where(col(Activity.id) == activity_id, seat if seated else ~seat)
+                    .values(
+                        queue_length=col(Activity.queue_length) + 1,
+                        **({"seats_taken": col(Activity.seats_taken) + 1} if seated else {}),
+                    )
+                    .returning(col(Activity.queue_length), col(Activity.state))
+                    .execution_options(synchronize_session=False)
+                )
+            ).one_or_none()
+            if row is not None:
+                return seated, int(row[0]), str(row[1])
+        if await uow.session.get(Activity, activity_id) is None:
+            raise not_found("activity", activity_id)
 
 
 async def _take_place(uow: UnitOfWork, activity_id: uuid.UUID) -> tuple[int, int, int, str]:

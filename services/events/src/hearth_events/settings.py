@@ -17,6 +17,12 @@ class EventsSettings(ServiceSettings):
     # reminder_tick_seconds.
     reminder_lead_hours: float = Field(default=24.0 * 14, gt=0, le=24 * 14)
     reminder_tick_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # How often each series' rolling horizon is extended (series/horizon.py).
+    series_tick_seconds: float = Field(default=3600.0, gt=0, le=24 * 3600)
+    # Registrations for one activity in flight at once in one process (PostgreSQL; SQLite takes
+    # one): enough that the next ones do their reads while the row lock's holder commits, few
+    # enough that waiting on that lock never holds most of the connection pool.
+    registration_parallelism: int = Field(default=4, ge=1, le=16)
     # Check-in codes are HMAC-SHA256 tokens under these keys: the first signs, any verifies, so
     # a key rolls over without voiding codes already handed out. Required in production (a code
     # request fails without one); elsewhere an empty list means a random key per process.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from hearth_events.reports import service
 from hearth_events.reports.models import ActivitySummary
@@ -21,6 +21,23 @@ async def summary(
 ) -> ActivitySummary:
     """The activity's summary report (organisers and hosts)."""
     return await service.summary(uow=uow, activity_id=activity_id, actor=actor)
+
+
+@router.get(
+    "/activities/{activity_id}/summary.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+async def summary_csv(
+    activity_id: uuid.UUID, uow: UnitOfWorkDep, actor: CurrentPrincipal
+) -> Response:
+    """The summary report as CSV, one `metric,value` row per figure (organisers and hosts)."""
+    report = await service.summary(uow=uow, activity_id=activity_id, actor=actor)
+    return Response(
+        service.summary_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="summary-{activity_id}.csv"'},
+    )
 
 
 @router.get(

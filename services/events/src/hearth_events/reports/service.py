@@ -18,6 +18,7 @@ from hearth_events.checkin.access import is_host
 from hearth_events.events import ActivitySummarized
 from hearth_events.feedback.models import Feedback
 from hearth_events.models import Activity, Registration
+from hearth_events.reports.activity import before_and_after
 from hearth_events.reports.models import ActivityConversion, ActivitySummary
 from hearth_events.service import require_manager
 from servicekit.db import Database
@@ -97,6 +98,7 @@ async def figures(session: AsyncSession, activity: Activity) -> ActivitySummary:
         conversions=sum(kinds.values()),
         conversion_value=float(value or 0),
         conversions_by_kind=kinds,
+        community_activity=await before_and_after(session, activity),
     )
 
 
@@ -130,6 +132,28 @@ async def summary(*, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal) 
     activity = await _activity(uow, activity_id)
     await require_manager(uow.session, activity, actor)
     return await figures(uow.session, activity)
+
+
+def summary_csv(report: ActivitySummary) -> str:
+    """The summary as CSV: one `metric,value` row per figure (nested ones dotted)."""
+    rows: list[list[object]] = [["metric", "value"]]
+    for name, value in report.model_dump(mode="json").items():
+        if isinstance(value, dict):
+            for key, inner in _flat(value, name):
+                rows.append([key, inner])
+        else:
+            rows.append([name, "" if value is None else value])
+    return "".join(_line(r) for r in rows)
+
+
+def _flat(values: dict[str, object], prefix: str) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out += _flat(value, f"{prefix}.{key}")
+        else:
+            out.append((f"{prefix}.{key}", "" if value is None else value))
+    return out
 
 
 async def attendee_export(*, uow: UnitOfWork, activity_id: uuid.UUID, actor: Principal) -> bool:

@@ -32,7 +32,11 @@ class ActivitySeries(EventsModel, table=True):
     # The first occurrence's body (ActivityCreate as JSON): every occurrence copies it.
     template: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     timezone: str = Field(max_length=64)
+    # A rolling horizon: occurrences exist up to `horizon_days` ahead of now (at creation, of
+    # the first start); the rule is materialized up to `materialized_until` (inclusive), which
+    # only the scheduler's conditional UPDATE moves on (series/horizon.py).
     horizon_days: int
+    materialized_until: datetime | None = Field(default=None, sa_type=UtcDateTime)
     created_by: uuid.UUID
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 

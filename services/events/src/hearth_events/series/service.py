@@ -42,10 +42,17 @@ ALLOWED_FREQ = {WEEKLY: "WEEKLY", MONTHLY: "MONTHLY"}
 RELATIVE = ("registration_opens_at", "registration_closes_at", "cancellation_deadline")
 
 
-def occurrences(
-    rule: str, first: datetime, zone: str, exdates: list[datetime], horizon: timedelta
-) -> list[datetime]:
-    """The UTC starts of a rule's occurrences from `first` within `horizon`, minus exdates."""
+def starts_between(
+    rule: str,
+    first: datetime,
+    zone: str,
+    exdates: list[datetime],
+    *,
+    after: datetime | None,
+    until: datetime,
+) -> tuple[list[datetime], datetime]:
+    """Occurrence starts (UTC) after `after` up to `until`, minus exdates, at most
+    MAX_OCCURRENCES; and how far the rule was read (`until`, or the last start when capped)."""
     tz = ZoneInfo(zone)
     local_first = as_utc(first).astimezone(tz).replace(tzinfo=None)
     try:
@@ -54,21 +61,18 @@ def occurrences(
         raise invalid("invalid-rrule", f"not an RFC 5545 rule: {exc}") from None
     if not isinstance(parsed, rrule) or parsed._freq not in ALLOWED_FREQ:
         raise invalid("invalid-rrule", "only WEEKLY and MONTHLY rules are supported")
-    end = local_first + horizon
     skip = {as_utc(d) for d in exdates}
     out: list[datetime] = []
     for local in parsed:
-        if local > end:
-            break
         start = local.replace(tzinfo=tz).astimezone(ZoneInfo("UTC"))
-        if start in skip:
+        if start > until:
+            break
+        if (after is not None and start <= after) or start in skip:
             continue
         out.append(start)
         if len(out) >= MAX_OCCURRENCES:
-            break
-    if not out:
-        raise invalid("invalid-rrule", "the rule has no occurrence within the horizon")
-    return out
+            return out, start
+    return out, until
 
 
 async def create_series(
@@ -76,9 +80,12 @@ async def create_series(
 ) -> tuple[ActivitySeries, list[Activity]]:
     """Create a series and its occurrences (each a published or draft activity)."""
     first = data.activity
-    starts = occurrences(
-        data.rrule, first.starts_at, first.timezone, data.exdates, timedelta(days=data.horizon_days)
+    until = as_utc(first.starts_at) + timedelta(days=data.horizon_days)
+    starts, until = starts_between(
+        data.rrule, first.starts_at, first.timezone, data.exdates, after=None, until=until
     )
+    if not starts:
+        raise invalid("invalid-rrule", "the rule has no occurrence within the horizon")
     series = ActivitySeries(
         community_id=first.community_id,
         rrule=data.rrule.removeprefix("RRULE:"),
@@ -86,6 +93,7 @@ async def create_series(
         template=first.model_dump(mode="json"),
         timezone=first.timezone,
         horizon_days=data.horizon_days,
+        materialized_until=until,
         created_by=actor.subject,
     )
     uow.session.add(series)
