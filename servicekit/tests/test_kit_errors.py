@@ -115,3 +115,56 @@ async def test_an_unreachable_dependency_is_503_and_a_bug_stays_500(kind: str, s
         assert doc["type"].endswith(":unavailable") and response.headers["retry-after"] == "2"
     else:
         assert doc["type"].endswith(":internal-error") and "retry-after" not in response.headers
+
+
+async def test_a_lost_race_on_a_unique_key_is_409_and_writes_nothing_twice(
+    any_database_url: str,
+) -> None:
+    """Two first inserts of one key (a real database): one wins, the other gets 409, not 500."""
+    import asyncio
+
+    from fastapi import FastAPI
+    from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
+
+    from servicekit.db import Database
+    from servicekit.problems import install_problem_handlers
+
+    table = Table(
+        "settings", MetaData(), Column("id", Integer, primary_key=True), Column("v", String)
+    )
+    db = Database(any_database_url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(table.metadata.create_all)
+    app = FastAPI()
+    install_problem_handlers(app)
+    gate = asyncio.Event()
+
+    @app.put("/settings/{key}")
+    async def put(key: int) -> dict[str, str]:
+        async with db.engine.begin() as conn:
+            found = (await conn.execute(select(table).where(table.c.id == key))).first()
+            await gate.wait()  # both requests have read "no row yet" before either inserts
+            if found is None:
+                await conn.execute(insert(table).values(id=key, v="set"))
+        return {"status": "ok"}
+
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://kit"
+        ) as client:
+            racing = [asyncio.create_task(client.put("/settings/1")) for _ in range(2)]
+            await asyncio.sleep(0.2)
+            gate.set()
+            codes = sorted(r.status_code for r in await asyncio.gather(*racing))
+            loser = [r for r in (t.result() for t in racing) if r.status_code == 409]
+        async with db.engine.connect() as conn:
+            assert (await conn.execute(select(func.count()).select_from(table))).scalar() == 1
+        if any_database_url.startswith("sqlite"):
+            # SQLite serialises writers (servicekit.db): the second waits, then sees the row.
+            assert codes == [200, 200], codes
+        else:
+            assert codes == [200, 409], codes
+            assert loser[0].headers["content-type"] == "application/problem+json"
+            assert loser[0].json()["type"].endswith("concurrent-update")
+    finally:
+        await db.dispose()

@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -138,6 +138,18 @@ def install_problem_handlers(app: FastAPI) -> None:
         )
         return problem_response(problem, request.url.path)
 
+    @app.exception_handler(IntegrityError)
+    async def _integrity(request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two first writes raced (both read "no row yet", both inserted): the loser's insert hit
+        # the unique key and its transaction rolled back, so nothing was half-written. That is
+        # the client's retry, not a bug; any other integrity error still is one (a 500).
+        if not unique_violation(exc):
+            raise exc
+        problem = Problem(
+            409, "concurrent-update", "Conflict", "a concurrent request wrote it first; retry"
+        )
+        return problem_response(problem, request.url.path)
+
     # Not `exception_handler(Exception)`: Starlette's ServerErrorMiddleware re-raises after
     # that handler has answered, so uvicorn logged every 500 a second time.
     app.add_middleware(UnhandledErrors)
@@ -160,6 +172,14 @@ _UNAVAILABLE_NAMES = {
     "ConnectionDoesNotExistError",
     "ConnectionFailureError",
 }
+
+
+def unique_violation(exc: IntegrityError) -> bool:
+    """Whether an integrity error is a duplicate key (PostgreSQL 23505, SQLite UNIQUE)."""
+    if getattr(exc.orig, "sqlstate", None) == "23505":
+        return True
+    message = str(exc.orig)
+    return "UNIQUE constraint failed" in message or "duplicate key value" in message
 
 
 def dependency_unavailable(exc: BaseException) -> bool:
