@@ -61,7 +61,7 @@ class ServiceRuntime:
     def __init__(self, definition: ServiceDefinition, settings: ServiceSettings) -> None:
         self.definition = definition
         self.settings = settings
-        self.db = Database(settings.database_url)
+        self.db = Database(settings.database_url, pool_size=settings.database_pool_size)
         self.db.session_info[RUNTIME_INFO_KEY] = self
         for install in definition.on_database:
             install(self.db)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     service_name: str = "hearth"
     environment: Environment = "development"
     database_url: str = ""
+    # Connections each process keeps open (as many again may open under a burst): replicas
+    # times 2 times this must stay under the database's max_connections.
+    database_pool_size: int = Field(10, ge=1, le=100)
     nats_url: str = "nats://127.0.0.1:4222"
     subject_prefix: str = "hearth"
     identity_public_key_file: Path | None = None

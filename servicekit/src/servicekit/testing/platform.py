@@ -52,6 +52,9 @@ class Platform:
                 "HEARTH_SUBJECT_PREFIX": self.subject_prefix,
                 "HEARTH_IDENTITY_PUBLIC_KEY_FILE": str(keys["assertion_public"]),
                 "HEARTH_RELAY_POLL_SECONDS": "0.2",
+                # Tests run several platforms against one PostgreSQL (max_connections 100 by
+                # default): small pools keep a whole platform under 50 connections.
+                "HEARTH_DATABASE_POOL_SIZE": "4",
                 "HEARTH_CONSUMER_BACKOFF_SECONDS": "[0.2, 0.5, 1.0]",
                 "HEARTH_LOG_LEVEL": "WARNING",
                 "HEARTH_GATEWAY_ASSERTION_PRIVATE_KEY_FILE": str(keys["assertion_private"]),
